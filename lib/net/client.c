@@ -275,11 +275,31 @@ on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     cc__client *cl = c->cl;
     if (cl->use_tls) {
-        char err[256];
-        int rc = cc__tls_conf_client_new(&cl->tls_conf, &cl->al, cl->verify,
+        cc_ws_endpoint *ep = c->ep;
+        cc__tls_conf *conf = NULL;
+        int rc = 0;
+        if (ep->client_tls && ep->client_tls_verify == cl->verify &&
+            strcmp(ep->client_tls_ca, cl->ca_file) == 0) {
+            conf = ep->client_tls;
+        } else {
+            char err[256];
+            rc = cc__tls_conf_client_new(&conf, &cl->al, cl->verify,
                                          cl->ca_file, err, sizeof err);
+            if (rc == 0 && !ep->client_tls) {
+                /* the first configuration seen is kept for the rest */
+                ep->client_tls_ca = cc__strdup(&ep->ctx->a, cl->ca_file);
+                if (ep->client_tls_ca) {
+                    ep->client_tls = conf;
+                    ep->client_tls_verify = cl->verify;
+                } else {
+                    cl->tls_conf = conf;
+                }
+            } else if (rc == 0) {
+                cl->tls_conf = conf; /* owned by this connection */
+            }
+        }
         if (rc == 0)
-            rc = cc__conn_tls_attach(c, cl->tls_conf, cl->host);
+            rc = cc__conn_tls_attach(c, conf, cl->host);
         if (rc == 0)
             rc = cc__tls_start(c->tls);
         if (rc == 0)

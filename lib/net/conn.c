@@ -592,17 +592,17 @@ on_closed(uv_handle_t *h)
 {
     cc__conn *c = h->data;
     cc_ctx *ctx = c->ctx;
-    switch (c->phase) {
-    case CC__PH_HTTP:
-        cc__http_conn_gone(c);
-        break;
-    case CC__PH_WS:
-        cc__ws_conn_gone(c);
-        break;
-    default:
-        cc__client_conn_gone(c);
-        break;
+    /* the engine first: a client's TLS conf may go with its client state */
+    if (c->tls) {
+        cc__tls_free(c->tls);
+        c->tls = NULL;
     }
+    if (c->phase == CC__PH_HTTP)
+        cc__http_conn_gone(c);
+    else if (c->phase == CC__PH_WS)
+        cc__ws_conn_gone(c);
+    if (c->cl)
+        cc__client_conn_gone(c);
     if (c->srv)
         cc__server_conn_closed(c);
     while (c->out_head) {
@@ -612,8 +612,6 @@ on_closed(uv_handle_t *h)
     }
     if (c->in)
         CC__FREE(ctx, c->in, c->in_cap);
-    if (c->tls)
-        cc__tls_free(c->tls);
     cc__list_remove(&c->ctx_link);
     CC__FREE(ctx, c, sizeof *c);
 }

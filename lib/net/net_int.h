@@ -124,6 +124,11 @@ struct cc_ws_endpoint {
     void *close_data;
     cc_ws_high_water_cb on_hw;
     void *hw_data;
+    /* client TLS configuration shared by this endpoint's connections
+     * (one conf costs ~50 KiB: entropy pool, DRBG, CA chain) */
+    cc__tls_conf *client_tls;
+    int client_tls_verify;
+    char *client_tls_ca;
 };
 
 /* conn.c */

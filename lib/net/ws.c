@@ -42,6 +42,9 @@ cc_ws_endpoint_free(cc_ws_endpoint *ep)
     if (!ep)
         return;
     cc__free_str(&ep->ctx->a, ep->subprotocols);
+    cc__free_str(&ep->ctx->a, ep->client_tls_ca);
+    if (ep->client_tls)
+        cc__tls_conf_free(ep->client_tls);
     CC__FREE(ep->ctx, ep, sizeof *ep);
 }
 

@@ -1,0 +1,804 @@
+/*
+ * The network core end to end in one process: the library's server and its
+ * own WebSocket client on one loop, plus raw blocking sockets driven from a
+ * helper thread for HTTP and misbehaving peers. Every test checks that the
+ * counting allocator ends at zero outstanding bytes.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+typedef struct fx {
+    uv_loop_t loop;
+    cc_test_alloc ta;
+    cc_ctx *ctx;
+    cc_server *srv;
+    cc_ws_endpoint *sep; /* server endpoint */
+    cc_ws_endpoint *cep; /* client endpoint */
+    int port;
+    /* server side observations */
+    int s_open, s_closed, s_close_status, s_close_code;
+    cc_ws_conn *s_conn;
+    int echo;
+    /* client side observations */
+    int c_open, c_open_status, c_closed, c_close_status, c_close_code;
+    int c_msgs;
+    size_t c_bytes;
+    char c_last[256];
+    int c_last_op;
+    int done;
+    int srv_closed;
+} fx;
+
+static fx F;
+
+static void
+s_on_open(cc_ws_conn *c, int status, void *data)
+{
+    fx *f = data;
+    f->s_open++;
+    f->s_conn = c;
+    ck_assert_int_eq(status, 0);
+}
+
+static void
+s_on_message(cc_ws_conn *c, int op, const uint8_t *m, size_t n, void *data)
+{
+    fx *f = data;
+    ck_assert_int_eq(m[n], 0); /* NUL-terminated for convenience */
+    if (f->echo)
+        cc_ws_send(c, op, m, n);
+}
+
+static void
+s_on_close(cc_ws_conn *c, int status, int code, const char *r, size_t rl,
+           void *data)
+{
+    fx *f = data;
+    (void)c;
+    (void)r;
+    (void)rl;
+    f->s_closed++;
+    f->s_close_status = status;
+    f->s_close_code = code;
+    f->s_conn = NULL;
+}
+
+static void
+c_on_open(cc_ws_conn *c, int status, void *data)
+{
+    fx *f = data;
+    (void)c;
+    f->c_open++;
+    f->c_open_status = status;
+    if (status)
+        f->done = 1;
+}
+
+static void
+c_on_message(cc_ws_conn *c, int op, const uint8_t *m, size_t n, void *data)
+{
+    fx *f = data;
+    (void)c;
+    f->c_msgs++;
+    f->c_bytes += n;
+    f->c_last_op = op;
+    size_t k = n < sizeof f->c_last - 1 ? n : sizeof f->c_last - 1;
+    memcpy(f->c_last, m, k);
+    f->c_last[k] = 0;
+}
+
+static void
+c_on_close(cc_ws_conn *c, int status, int code, const char *r, size_t rl,
+           void *data)
+{
+    fx *f = data;
+    (void)c;
+    (void)r;
+    (void)rl;
+    f->c_closed++;
+    f->c_close_status = status;
+    f->c_close_code = code;
+    f->done = 1;
+}
+
+static void
+setup_with(cc_config *cfg)
+{
+    memset(&F, 0, sizeof F);
+    F.echo = 1;
+    cc_test_alloc_init(&F.ta);
+    ck_assert_int_eq(uv_loop_init(&F.loop), 0);
+    ck_assert_int_eq(cc_ctx_new(&F.ctx, &F.loop, &F.ta.a), 0);
+    ck_assert_int_eq(cc_server_new(&F.srv, F.ctx, cfg), 0);
+    ck_assert_int_eq(cc_ws_endpoint_new(&F.sep, F.ctx, cfg), 0);
+    ck_assert_int_eq(cc_ws_endpoint_new(&F.cep, F.ctx, NULL), 0);
+    cc_ws_endpoint_on_open(F.sep, s_on_open, &F);
+    cc_ws_endpoint_on_message(F.sep, s_on_message, &F);
+    cc_ws_endpoint_on_close(F.sep, s_on_close, &F);
+    cc_ws_endpoint_on_open(F.cep, c_on_open, &F);
+    cc_ws_endpoint_on_message(F.cep, c_on_message, &F);
+    cc_ws_endpoint_on_close(F.cep, c_on_close, &F);
+    ck_assert_int_eq(cc_server_ws(F.srv, "/ws", F.sep), 0);
+    ck_assert_int_eq(cc_server_listen(F.srv, "127.0.0.1", 0), 0);
+    F.port = cc_server_port(F.srv);
+    ck_assert_int_gt(F.port, 0);
+}
+
+static void
+setup(void)
+{
+    setup_with(NULL);
+}
+
+static void
+on_srv_closed(void *obj, void *data)
+{
+    (void)obj;
+    ((fx *)data)->srv_closed = 1;
+}
+
+static void
+teardown(void)
+{
+    if (F.srv)
+        cc_server_close(F.srv, on_srv_closed, &F);
+    uv_run(&F.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(F.srv_closed, 1);
+    cc_ws_endpoint_free(F.sep);
+    cc_ws_endpoint_free(F.cep);
+    cc_ctx_close(F.ctx, NULL, NULL);
+    uv_run(&F.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&F.loop), 0);
+    ck_assert_uint_eq(F.ta.bytes, 0);
+    ck_assert_uint_eq(F.ta.blocks, 0);
+}
+
+static cc_ws_conn *
+connect_client(const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d%s", F.port, path);
+    cc_ws_conn *c = NULL;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, NULL, NULL, &F), 0);
+    return c;
+}
+
+static int
+wait_for(volatile int *flag, unsigned ms)
+{
+    return cc_test_run_until(&F.loop, flag, ms);
+}
+
+static volatile int want;
+static int
+count_reached(int *counter, int n, unsigned ms)
+{
+    uint64_t end = uv_now(&F.loop) + ms;
+    while (*counter < n && uv_now(&F.loop) < end)
+        uv_run(&F.loop, UV_RUN_ONCE);
+    return *counter >= n;
+}
+
+START_TEST(echo_text_binary_and_clean_close)
+{
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    ck_assert_int_eq(cc_ws_send_text(c, "hello", 5), 0);
+    ck_assert(count_reached(&F.c_msgs, 1, 3000));
+    ck_assert_str_eq(F.c_last, "hello");
+    ck_assert_int_eq(F.c_last_op, CC_WS_TEXT);
+    uint8_t bin[3] = {0, 1, 255};
+    ck_assert_int_eq(cc_ws_send(c, CC_WS_BINARY, bin, 3), 0);
+    ck_assert(count_reached(&F.c_msgs, 2, 3000));
+    ck_assert_int_eq(F.c_last_op, CC_WS_BINARY);
+    ck_assert_int_eq(cc_ws_send(c, 99, bin, 3), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_close(c, 1000, "bye", 3), 0);
+    ck_assert_int_eq(cc_ws_send_text(c, "late", 4), CC_EPIPE);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert(count_reached(&F.s_closed, 1, 3000));
+    ck_assert_int_eq(F.c_close_status, 0);
+    ck_assert_int_eq(F.c_close_code, 1000);
+    ck_assert_int_eq(F.s_close_status, 0);
+    ck_assert_int_eq(F.s_close_code, 1000);
+}
+END_TEST
+
+START_TEST(invalid_close_codes_refused)
+{
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert_int_eq(cc_ws_close(c, 1005, NULL, 0), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_close(c, 999, NULL, 0), CC_EINVAL);
+    char big[200];
+    memset(big, 'x', sizeof big);
+    ck_assert_int_eq(cc_ws_close(c, 1000, big, 124), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_close(c, 4000, "app", 3), 0);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_close_code, 4000);
+}
+END_TEST
+
+static size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536};
+
+START_TEST(message_sizes_round_trip)
+{
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    uint8_t *buf = malloc(65536);
+    for (size_t i = 0; i < 65536; i++)
+        buf[i] = (uint8_t)('a' + i % 26);
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        ck_assert_int_eq(cc_ws_send(c, CC_WS_TEXT, buf, sizes[i]), 0);
+        total += sizes[i];
+    }
+    int n = (int)(sizeof sizes / sizeof sizes[0]);
+    ck_assert(count_reached(&F.c_msgs, n, 5000));
+    ck_assert_uint_eq(F.c_bytes, total);
+    /* one byte over the limit: the server closes with 1009 */
+    uint8_t *big = malloc(65537);
+    memset(big, 'z', 65537);
+    ck_assert_int_eq(cc_ws_send(c, CC_WS_TEXT, big, 65537), 0);
+    ck_assert(wait_for(&F.done, 5000));
+    ck_assert_int_eq(F.c_close_code, 1009);
+    ck_assert(count_reached(&F.s_closed, 1, 3000));
+    ck_assert_int_eq(F.s_close_status, CC_E2BIG);
+    free(buf);
+    free(big);
+}
+END_TEST
+
+START_TEST(one_mib_message)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_int(cfg, CC_OPT_WS_MAX_MESSAGE, 2 << 20);
+    cc_config_set_int(cfg, CC_OPT_OUT_MAX, 8 << 20);
+    cc_ws_endpoint_free(F.cep);
+    ck_assert_int_eq(cc_ws_endpoint_new(&F.cep, F.ctx, cfg), 0);
+    cc_ws_endpoint_on_open(F.cep, c_on_open, &F);
+    cc_ws_endpoint_on_message(F.cep, c_on_message, &F);
+    cc_ws_endpoint_on_close(F.cep, c_on_close, &F);
+    /* the server endpoint too */
+    cc_server_close(F.srv, NULL, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
+    cc_ws_endpoint_free(F.sep);
+    ck_assert_int_eq(cc_server_new(&F.srv, F.ctx, cfg), 0);
+    ck_assert_int_eq(cc_ws_endpoint_new(&F.sep, F.ctx, cfg), 0);
+    cc_ws_endpoint_on_message(F.sep, s_on_message, &F);
+    cc_ws_endpoint_on_close(F.sep, s_on_close, &F);
+    cc_server_ws(F.srv, "/ws", F.sep);
+    ck_assert_int_eq(cc_server_listen(F.srv, "127.0.0.1", 0), 0);
+    F.port = cc_server_port(F.srv);
+    cc_config_free(cfg);
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    size_t n = 1 << 20;
+    uint8_t *buf = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 7);
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(cc_ws_send(c, CC_WS_BINARY, buf, n), 0);
+    ck_assert(count_reached(&F.c_msgs, 3, 10000));
+    ck_assert_uint_eq(F.c_bytes, 3 * n);
+    free(buf);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+START_TEST(thousand_messages_in_order)
+{
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    for (int i = 0; i < 1000; i++) {
+        char m[16];
+        int k = snprintf(m, sizeof m, "%d", i);
+        ck_assert_int_eq(cc_ws_send_text(c, m, (size_t)k), 0);
+    }
+    ck_assert(count_reached(&F.c_msgs, 1000, 5000));
+    ck_assert_str_eq(F.c_last, "999");
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+static void
+s_close_on_message(cc_ws_conn *c, int op, const uint8_t *m, size_t n, void *data)
+{
+    (void)op;
+    (void)m;
+    (void)n;
+    (void)data;
+    cc_ws_close(c, 4001, "token expired", 13);
+    /* sending after our close frame is refused */
+    ck_assert_int_eq(cc_ws_send_text(c, "x", 1), CC_EPIPE);
+}
+
+START_TEST(server_initiated_close)
+{
+    cc_ws_endpoint_on_message(F.sep, s_close_on_message, &F);
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    cc_ws_send_text(c, "hi", 2);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_close_code, 4001);
+    ck_assert_int_eq(F.c_close_status, 0);
+    ck_assert(count_reached(&F.s_closed, 1, 3000));
+    ck_assert_int_eq(F.s_close_code, 4001);
+    ck_assert_int_eq(F.s_close_status, 0);
+}
+END_TEST
+
+START_TEST(idle_timeout_closes_1001)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_ms(cfg, CC_OPT_WS_IDLE_TIMEOUT_MS, 300);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    uint64_t t0 = uv_now(&F.loop);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_close_code, 1001);
+    ck_assert_uint_lt(uv_now(&F.loop) - t0, 2000);
+    ck_assert(count_reached(&F.s_closed, 1, 3000));
+    ck_assert_int_eq(F.s_close_status, CC_ETIMEDOUT);
+}
+END_TEST
+
+static int drained;
+static void
+on_drained(void *obj, void *data)
+{
+    (void)obj;
+    (void)data;
+    drained = 1;
+}
+
+START_TEST(drain_sends_text_then_1012)
+{
+    connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    drained = 0;
+    ck_assert_int_eq(cc_server_drain(F.srv, 3000, "{\"type\":\"reconnect\"}", on_drained, NULL), 0);
+    ck_assert_int_eq(cc_server_drain(F.srv, 3000, NULL, on_drained, NULL), CC_ESTATE);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_msgs, 1);
+    ck_assert_str_eq(F.c_last, "{\"type\":\"reconnect\"}");
+    ck_assert_int_eq(F.c_close_code, 1012);
+    ck_assert(wait_for(&drained, 3000));
+    /* no new connections while draining */
+    F.done = 0;
+    F.c_open = 0;
+    connect_client("/ws");
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_lt(F.c_open_status, 0);
+}
+END_TEST
+
+START_TEST(connect_refused_reports_status)
+{
+    /* a port nobody listens on */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    close(s);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", ntohs(a.sin_port));
+    cc_ws_conn *c;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, NULL, NULL, &F), 0);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_open, 1);
+    ck_assert_int_eq(F.c_open_status, UV_ECONNREFUSED);
+    ck_assert_int_eq(F.c_closed, 0);
+    /* bad URLs */
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, "http://x/", NULL, NULL, NULL), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, "ws://:80/", NULL, NULL, NULL), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, "ws://h:99999/", NULL, NULL, NULL), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, "ws://h/a b", NULL, NULL, NULL), CC_EINVAL);
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, "ws://h/", NULL, "X: y", NULL), CC_EINVAL);
+}
+END_TEST
+
+static void
+s_refuse(cc_ws_endpoint *ep, cc_http_req *req, void *data)
+{
+    (void)ep;
+    (void)data;
+    ck_assert_str_eq(cc_http_req_path(req), "/ws");
+    const char *tok = cc_http_req_header(req, "authorization");
+    if (tok && strcmp(tok, "Bearer good") == 0)
+        cc_ws_accept(req, NULL);
+    else
+        cc_http_respond_error(req, 401, "unauthorized", "bad token");
+}
+
+START_TEST(upgrade_hook_refuses_with_401)
+{
+    cc_ws_endpoint_on_upgrade(F.sep, s_refuse, &F);
+    connect_client("/ws");
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_open_status, CC_EHANDSHAKE);
+    F.done = 0;
+    char url[128];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", F.port);
+    cc_ws_conn *c;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, NULL, "Authorization: Bearer good\r\n", &F), 0);
+    ck_assert(count_reached(&F.c_open, 2, 3000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    ck_assert_ptr_eq(cc_ws_conn_get_data(c), &F);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+static cc_http_req *pending;
+static void
+s_defer(cc_ws_endpoint *ep, cc_http_req *req, void *data)
+{
+    (void)ep;
+    (void)data;
+    pending = req;
+}
+
+static void
+accept_later(uv_timer_t *t)
+{
+    (void)t;
+    ck_assert_int_eq(cc_ws_accept(pending, NULL), 0);
+    pending = NULL;
+}
+
+START_TEST(upgrade_accepted_asynchronously)
+{
+    cc_ws_endpoint_on_upgrade(F.sep, s_defer, &F);
+    cc_ws_conn *c = connect_client("/ws");
+    uv_timer_t t;
+    uv_timer_init(&F.loop, &t);
+    uv_timer_start(&t, accept_later, 100, 0);
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    cc_ws_send_text(c, "after", 5);
+    ck_assert(count_reached(&F.c_msgs, 1, 3000));
+    ck_assert_str_eq(F.c_last, "after");
+    uv_close((uv_handle_t *)&t, NULL);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+START_TEST(subprotocol_negotiated)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_str(cfg, CC_OPT_WS_SUBPROTOCOLS, "chatcore.v1");
+    teardown();
+    setup_with(cfg);
+    char url[128];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", F.port);
+    cc_config_set_str(cfg, CC_OPT_WS_SUBPROTOCOLS, "other, chatcore.v1");
+    cc_ws_conn *c;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, cfg, NULL, &F), 0);
+    cc_config_free(cfg);
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    ck_assert_str_eq(cc_ws_conn_subprotocol(c), "chatcore.v1");
+    ck_assert_str_eq(cc_ws_conn_subprotocol(F.s_conn), "chatcore.v1");
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+static int bcast_msgs;
+static void
+count_msg(cc_ws_conn *c, int op, const uint8_t *m, size_t n, void *data)
+{
+    (void)c;
+    (void)op;
+    (void)data;
+    ck_assert_uint_eq(n, 2000);
+    ck_assert_int_eq(m[1999], 'b');
+    bcast_msgs++;
+}
+
+START_TEST(broadcast_shared_message)
+{
+    cc_ws_endpoint_on_message(F.cep, count_msg, &F);
+    for (int i = 0; i < 5; i++)
+        connect_client("/ws");
+    ck_assert(count_reached(&F.s_open, 5, 3000));
+    char body[2000];
+    memset(body, 'b', sizeof body);
+    cc_ws_msg *m;
+    ck_assert_int_eq(cc_ws_msg_new(&m, F.ctx, CC_WS_TEXT, body, sizeof body), 0);
+    bcast_msgs = 0;
+    ck_assert_uint_eq(cc_ws_endpoint_broadcast(F.sep, m, NULL), 5);
+    ck_assert_uint_eq(cc_ws_endpoint_broadcast(F.sep, m, F.s_conn), 4);
+    cc_ws_msg_release(m);
+    ck_assert(count_reached(&bcast_msgs, 9, 3000));
+    ck_assert_uint_eq(cc_ws_endpoint_conn_count(F.sep), 5);
+}
+END_TEST
+
+/* ---- raw sockets from a helper thread ---- */
+
+typedef struct raw {
+    int port;
+    const char *send;   /* request bytes */
+    size_t send_len;
+    int shut_wr;
+    char resp[65536];
+    size_t resp_len;
+    volatile int done;
+} raw;
+
+static void
+raw_run(void *arg)
+{
+    raw *r = arg;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+        size_t off = 0;
+        while (off < r->send_len) {
+            ssize_t k = send(s, r->send + off, r->send_len - off, MSG_NOSIGNAL);
+            if (k <= 0)
+                break;
+            off += (size_t)k;
+        }
+        if (r->shut_wr)
+            shutdown(s, SHUT_WR);
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        while (poll(&p, 1, 3000) > 0) {
+            ssize_t k = recv(s, r->resp + r->resp_len, sizeof r->resp - 1 - r->resp_len, 0);
+            if (k <= 0)
+                break;
+            r->resp_len += (size_t)k;
+        }
+    }
+    r->resp[r->resp_len] = 0;
+    close(s);
+    r->done = 1;
+}
+
+static void
+raw_exchange(raw *r)
+{
+    r->port = F.port;
+    uv_thread_t t;
+    uv_thread_create(&t, raw_run, r);
+    while (!r->done)
+        uv_run(&F.loop, UV_RUN_NOWAIT), usleep(1000);
+    uv_thread_join(&t);
+}
+
+static void
+hello_handler(cc_server *srv, cc_http_req *req, void *data)
+{
+    (void)srv;
+    (void)data;
+    char q[32];
+    int n = cc_http_req_query_param(req, "name", q, sizeof q);
+    char body[64];
+    snprintf(body, sizeof body, "{\"hello\":\"%s\"}", n > 0 ? q : "world");
+    cc_http_respond_json(req, 200, body);
+}
+
+START_TEST(http_routes_keepalive_and_errors)
+{
+    ck_assert_int_eq(cc_server_route(F.srv, "GET", "/hello", hello_handler, NULL), 0);
+    ck_assert_int_eq(cc_server_route(F.srv, "GET", "nope", hello_handler, NULL), CC_EINVAL);
+    static const char two[] =
+        "GET /hello?name=ann HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r = {.send = two, .send_len = sizeof two - 1};
+    raw_exchange(&r);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(r.resp, "{\"hello\":\"ann\"}"));
+    char *second = strstr(strstr(r.resp, "ann"), "HTTP/1.1 200 OK");
+    ck_assert_ptr_nonnull(second);
+    ck_assert_ptr_nonnull(strstr(second, "{\"hello\":\"world\"}"));
+    ck_assert_ptr_nonnull(strstr(second, "Connection: close"));
+
+    static const char nf[] = "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n";
+    raw r2 = {.send = nf, .send_len = sizeof nf - 1, .shut_wr = 0};
+    raw_exchange(&r2);
+    ck_assert_ptr_nonnull(strstr(r2.resp, "HTTP/1.1 404 "));
+    ck_assert_ptr_nonnull(strstr(r2.resp, "\"error\":\"not_found\""));
+
+    static const char post[] = "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    raw r3 = {.send = post, .send_len = sizeof post - 1};
+    raw_exchange(&r3);
+    ck_assert_ptr_nonnull(strstr(r3.resp, "HTTP/1.1 405 "));
+
+    static const char garbage[] = "\x16\x03\x01 hello\r\n\r\n";
+    raw r4 = {.send = garbage, .send_len = sizeof garbage - 1};
+    raw_exchange(&r4);
+    ck_assert_ptr_nonnull(strstr(r4.resp, "HTTP/1.1 400 "));
+}
+END_TEST
+
+START_TEST(http_head_too_large_431)
+{
+    char *big = malloc(20000);
+    int n = snprintf(big, 20000, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'a', 10000);
+    memcpy(big + n + 10000, "\r\n\r\n", 4);
+    raw r = {.send = big, .send_len = (size_t)n + 10004};
+    raw_exchange(&r);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 431 "));
+    free(big);
+}
+END_TEST
+
+START_TEST(ws_handshake_refusals)
+{
+    static const char v12[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 12\r\n\r\n";
+    raw r = {.send = v12, .send_len = sizeof v12 - 1};
+    raw_exchange(&r);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 426 "));
+    ck_assert_ptr_nonnull(strstr(r.resp, "Sec-WebSocket-Version: 13\r\n"));
+    static const char nokey[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    raw r2 = {.send = nokey, .send_len = sizeof nokey - 1};
+    raw_exchange(&r2);
+    ck_assert_ptr_nonnull(strstr(r2.resp, "HTTP/1.1 400 "));
+    static const char ok[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                             "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n"
+                             /* a masked close frame, code 1000, right behind the head */
+                             "\x88\x82\x01\x02\x03\x04\x02\xea";
+    raw r3 = {.send = ok, .send_len = sizeof ok - 1};
+    raw_exchange(&r3);
+    ck_assert_ptr_nonnull(strstr(r3.resp, "HTTP/1.1 101 Switching Protocols\r\n"));
+    ck_assert_ptr_nonnull(strstr(r3.resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    /* the echoed close frame: 88 02 03 e8 */
+    char *end = strstr(r3.resp, "\r\n\r\n");
+    ck_assert_ptr_nonnull(end);
+    ck_assert_int_eq((unsigned char)end[4], 0x88);
+    ck_assert_int_eq((unsigned char)end[5], 0x02);
+    ck_assert_int_eq((unsigned char)end[6], 0x03);
+    ck_assert_int_eq((unsigned char)end[7], 0xe8);
+}
+END_TEST
+
+static int unread_closed;
+static void
+flood(uv_timer_t *t)
+{
+    static char chunk[16384];
+    if (!F.s_conn) {
+        uv_timer_stop(t);
+        return;
+    }
+    for (int i = 0; i < 64; i++) {
+        int rc = cc_ws_send(F.s_conn, CC_WS_BINARY, chunk, sizeof chunk);
+        if (rc == CC_ENOBUFS) {
+            unread_closed = 1;
+            uv_timer_stop(t);
+            return;
+        }
+        if (rc)
+            return;
+    }
+}
+
+START_TEST(slow_consumer_closed_1008)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_int(cfg, CC_OPT_OUT_MAX, 256 * 1024);
+    cc_config_set_int(cfg, CC_OPT_OUT_HIGH_WATER, 64 * 1024);
+    cc_config_set_ms(cfg, CC_OPT_CLOSE_TIMEOUT_MS, 200);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    /* a raw client that completes the handshake and never reads */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    static const char hs[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n";
+    ck_assert_int_eq(send(s, hs, sizeof hs - 1, 0), (ssize_t)(sizeof hs - 1));
+    ck_assert(count_reached(&F.s_open, 1, 3000));
+    uv_timer_t t;
+    uv_timer_init(&F.loop, &t);
+    unread_closed = 0;
+    uv_timer_start(&t, flood, 1, 1);
+    ck_assert(count_reached(&F.s_closed, 1, 10000));
+    ck_assert_int_eq(unread_closed, 1);
+    ck_assert_int_eq(F.s_close_code, 1008);
+    ck_assert_int_eq(F.s_close_status, CC_ENOBUFS);
+    uv_close((uv_handle_t *)&t, NULL);
+    close(s);
+}
+END_TEST
+
+START_TEST(slowloris_header_timeout)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_ms(cfg, CC_OPT_HTTP_HEADER_TIMEOUT_MS, 300);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    static const char part[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+    raw r = {.send = part, .send_len = sizeof part - 1};
+    uint64_t t0 = uv_now(&F.loop);
+    raw_exchange(&r);
+    uv_update_time(&F.loop);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 408 "));
+    ck_assert_uint_lt(uv_now(&F.loop) - t0, 2500);
+    ck_assert_uint_eq(cc_server_conn_count(F.srv), 0);
+}
+END_TEST
+
+START_TEST(connect_close_cycles_leak_nothing)
+{
+    for (int i = 0; i < 300; i++) {
+        F.done = 0;
+        cc_ws_conn *c = connect_client("/ws");
+        if (i % 3 == 0) {
+            /* close before it even opened */
+            cc_ws_close(c, 1000, NULL, 0);
+        } else {
+            ck_assert(count_reached(&F.c_open, (int)(i - i / 3), 3000));
+            cc_ws_close(c, 1000, NULL, 0);
+        }
+        ck_assert(wait_for(&F.done, 3000));
+    }
+    ck_assert(count_reached(&F.s_closed, F.s_open, 3000));
+    ck_assert_uint_eq(cc_ws_endpoint_conn_count(F.sep), 0);
+}
+END_TEST
+
+Suite *
+cc_test_suite(void)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("net");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, echo_text_binary_and_clean_close);
+    tcase_add_test(tc, invalid_close_codes_refused);
+    tcase_add_test(tc, message_sizes_round_trip);
+    tcase_add_test(tc, one_mib_message);
+    tcase_add_test(tc, thousand_messages_in_order);
+    tcase_add_test(tc, server_initiated_close);
+    tcase_add_test(tc, idle_timeout_closes_1001);
+    tcase_add_test(tc, drain_sends_text_then_1012);
+    tcase_add_test(tc, connect_refused_reports_status);
+    tcase_add_test(tc, upgrade_hook_refuses_with_401);
+    tcase_add_test(tc, upgrade_accepted_asynchronously);
+    tcase_add_test(tc, subprotocol_negotiated);
+    tcase_add_test(tc, broadcast_shared_message);
+    tcase_add_test(tc, http_routes_keepalive_and_errors);
+    tcase_add_test(tc, http_head_too_large_431);
+    tcase_add_test(tc, ws_handshake_refusals);
+    tcase_add_test(tc, slow_consumer_closed_1008);
+    tcase_add_test(tc, slowloris_header_timeout);
+    tcase_add_test(tc, connect_close_cycles_leak_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
