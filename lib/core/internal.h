@@ -80,8 +80,10 @@ struct cc_ctx {
     int sweep_on;
     /* recycled outbound segments and write requests (no allocation per
      * message on the hot path) */
-    void *seg_free;
+    void *seg_free;       /* large (16 KiB) segments */
     unsigned seg_free_n;
+    void *sseg_small_free; /* small (1 KiB) segments */
+    unsigned sseg_small_free_n;
     void *wreq_free;
     unsigned wreq_free_n;
     void *sseg_free; /* header-only segments that reference shared frames */

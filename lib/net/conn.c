@@ -25,11 +25,24 @@ static void on_closed(uv_handle_t *h);
 
 /* ---- segments ---- */
 
+/* A segment with room for `need` bytes. `burst`: the connection already
+ * has queued output, so more is likely: prefer the large size. */
 static cc__seg *
-seg_get(cc_ctx *ctx, size_t need)
+seg_get(cc_ctx *ctx, size_t need, int burst)
 {
     cc__seg *s;
-    if (need <= CC__SEG_SIZE && ctx->seg_free) {
+    if (need <= CC__SEG_SMALL && !burst) {
+        if (ctx->sseg_small_free) {
+            s = ctx->sseg_small_free;
+            ctx->sseg_small_free = s->next;
+            ctx->sseg_small_free_n--;
+        } else {
+            s = CC__ALLOC(ctx, sizeof *s + CC__SEG_SMALL);
+            if (!s)
+                return NULL;
+            s->cap = CC__SEG_SMALL;
+        }
+    } else if (need <= CC__SEG_SIZE && ctx->seg_free) {
         s = ctx->seg_free;
         ctx->seg_free = s->next;
         ctx->seg_free_n--;
@@ -83,6 +96,12 @@ seg_put(cc_ctx *ctx, cc__seg *s)
         }
         return;
     }
+    if (s->cap == CC__SEG_SMALL && ctx->sseg_small_free_n < CC__SEG_SMALL_FREE_MAX) {
+        s->next = ctx->sseg_small_free;
+        ctx->sseg_small_free = s;
+        ctx->sseg_small_free_n++;
+        return;
+    }
     if (s->cap == CC__SEG_SIZE && ctx->seg_free_n < CC__SEG_FREE_MAX) {
         s->next = ctx->seg_free;
         ctx->seg_free = s;
@@ -100,6 +119,11 @@ cc__ctx_free_pools(cc_ctx *ctx)
         ctx->seg_free = s->next;
         CC__FREE(ctx, s, sizeof *s + s->cap);
     }
+    while (ctx->sseg_small_free) {
+        cc__seg *s = ctx->sseg_small_free;
+        ctx->sseg_small_free = s->next;
+        CC__FREE(ctx, s, sizeof *s + s->cap);
+    }
     while (ctx->sseg_free) {
         cc__seg *s = ctx->sseg_free;
         ctx->sseg_free = s->next;
@@ -111,6 +135,7 @@ cc__ctx_free_pools(cc_ctx *ctx)
         CC__FREE(ctx, w, sizeof *w);
     }
     ctx->seg_free_n = ctx->sseg_free_n = ctx->wreq_free_n = 0;
+    ctx->sseg_small_free_n = 0;
 }
 
 /* ---- lifecycle ---- */
@@ -330,7 +355,7 @@ cc__conn_reserve(cc__conn *c, size_t n)
 {
     cc__seg *t = c->out_tail;
     if (!t || t->shared || t->cap - t->len < n) {
-        t = seg_get(c->ctx, n);
+        t = seg_get(c->ctx, n, t != NULL);
         if (!t)
             return NULL;
         append_seg(c, t);
@@ -353,7 +378,8 @@ cc__conn_write_raw(cc__conn *c, const void *p, size_t n)
     while (n) {
         cc__seg *t = c->out_tail;
         if (!t || t->shared || t->cap == t->len) {
-            t = seg_get(c->ctx, n < CC__SEG_SIZE ? n : CC__SEG_SIZE);
+            t = seg_get(c->ctx, n < CC__SEG_SIZE ? n : CC__SEG_SIZE,
+                        t != NULL);
             if (!t)
                 return CC_ENOMEM;
             append_seg(c, t);
@@ -577,7 +603,9 @@ cc__conn_destroy(cc__conn *c, int status)
     if (c->closing)
         return;
     c->closing = 1;
-    if (!c->close_status || status)
+    /* the first reason recorded wins (a slow consumer stays CC_ENOBUFS
+     * even when its close handshake then times out) */
+    if (!c->close_status)
         c->close_status = status;
     if (c->in_dirty) {
         cc__list_remove(&c->dirty_link);

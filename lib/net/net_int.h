@@ -43,7 +43,13 @@ typedef struct cc__seg {
     uint8_t data[];
 } cc__seg;
 
+/* Two pooled segment sizes: a small one that a few frames fit in (most
+ * connections queue one small frame per turn; broadcast to thousands of
+ * connections must not take 16 KiB each), and a large one for bursts and
+ * big frames. Larger single frames get exact-size blocks. */
+#define CC__SEG_SMALL (1024 - 64)
 #define CC__SEG_SIZE (16 * 1024 - 64)
+#define CC__SEG_SMALL_FREE_MAX 8192
 #define CC__SEG_FREE_MAX 256
 #define CC__WREQ_FREE_MAX 256
 #define CC__SWEEP_MS 250
