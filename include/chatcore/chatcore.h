@@ -13,5 +13,6 @@
 #include "config.h"
 #include "server.h"
 #include "ws.h"
+#include "auth.h"
 
 #endif
