@@ -8,6 +8,7 @@
  * the two finishes last frees.
  */
 #include <stdio.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 #include "net_int.h"
@@ -320,8 +321,17 @@ start_connect(cc__conn *c, const struct sockaddr *sa)
         int rc = strchr(cl->bind, ':')
                      ? uv_ip6_addr(cl->bind, 0, (struct sockaddr_in6 *)&b)
                      : uv_ip4_addr(cl->bind, 0, (struct sockaddr_in *)&b);
-        if (rc == 0)
+        if (rc == 0) {
+            /* choose the port at connect time, not bind time: bind's port
+             * search slows to a crawl with thousands of sockets per
+             * source address, connect's does not */
+            uv_os_fd_t fd;
+            int one = 1;
+            if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+                setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                           sizeof one);
             rc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&b, 0);
+        }
         if (rc) {
             client_fail(c, rc);
             return;
@@ -387,7 +397,10 @@ cc_ws_connect(cc_ws_conn **out, cc_ws_endpoint *ep, const char *url,
         client_free(cl);
         return rc;
     }
-    cc__conn *c = cc__conn_new(ctx);
+    int family = AF_UNSPEC;
+    if (cl->bind[0])
+        family = strchr(cl->bind, ':') ? AF_INET6 : AF_INET;
+    cc__conn *c = cc__conn_new_ex(ctx, family);
     if (!c) {
         client_free(cl);
         return CC_ENOMEM;

@@ -143,10 +143,16 @@ cc__ctx_free_pools(cc_ctx *ctx)
 cc__conn *
 cc__conn_new(cc_ctx *ctx)
 {
+    return cc__conn_new_ex(ctx, AF_UNSPEC);
+}
+
+cc__conn *
+cc__conn_new_ex(cc_ctx *ctx, int family)
+{
     cc__conn *c = CC__CALLOC(ctx, 1, sizeof *c);
     if (!c)
         return NULL;
-    if (uv_tcp_init(ctx->loop, &c->tcp)) {
+    if (uv_tcp_init_ex(ctx->loop, &c->tcp, (unsigned)family)) {
         CC__FREE(ctx, c, sizeof *c);
         return NULL;
     }

@@ -139,6 +139,8 @@ struct cc_ws_endpoint {
 
 /* conn.c */
 cc__conn *cc__conn_new(cc_ctx *ctx);
+/* With a socket of `family` created at once (AF_UNSPEC: lazily). */
+cc__conn *cc__conn_new_ex(cc_ctx *ctx, int family);
 int cc__conn_start_read(cc__conn *c);
 void cc__conn_stop_read(cc__conn *c);
 /* Queue bytes (copied) for writing; encrypted first on TLS connections. */
