@@ -476,6 +476,7 @@ START_TEST(upgrade_accepted_asynchronously)
     ck_assert(count_reached(&F.c_msgs, 1, 3000));
     ck_assert_str_eq(F.c_last, "after");
     uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT); /* t lives on this stack frame */
     cc_ws_close(c, 1000, NULL, 0);
     ck_assert(wait_for(&F.done, 3000));
 }
@@ -731,6 +732,7 @@ START_TEST(slow_consumer_closed_1008)
     ck_assert_int_eq(F.s_close_code, 1008);
     ck_assert_int_eq(F.s_close_status, CC_ENOBUFS);
     uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT); /* t lives on this stack frame */
     close(s);
 }
 END_TEST
@@ -773,6 +775,277 @@ START_TEST(connect_close_cycles_leak_nothing)
 }
 END_TEST
 
+
+static char static_dir[256];
+
+static void
+make_static_dir(void)
+{
+    snprintf(static_dir, sizeof static_dir, "/tmp/cc-static-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(static_dir));
+    char p[512];
+    snprintf(p, sizeof p, "%s/index.html", static_dir);
+    FILE *f = fopen(p, "w");
+    fputs("<h1>hi</h1>", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/app.js", static_dir);
+    f = fopen(p, "w");
+    fputs("export const x = 1;", f);
+    fclose(f);
+}
+
+static void
+remove_static_dir(void)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/index.html", static_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/app.js", static_dir);
+    unlink(p);
+    rmdir(static_dir);
+}
+
+START_TEST(static_files_served_with_caching)
+{
+    make_static_dir();
+    ck_assert_int_eq(cc_server_static(F.srv, "/", static_dir, 60), 0);
+    ck_assert_int_eq(cc_server_static(F.srv, "/x/", "/nonexistent-dir-cc", 60), CC_ENOENT);
+    static const char get[] = "GET /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r = {.send = get, .send_len = sizeof get - 1};
+    raw_exchange(&r);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(r.resp, "text/javascript"));
+    ck_assert_ptr_nonnull(strstr(r.resp, "Cache-Control: public, max-age=60"));
+    ck_assert_ptr_nonnull(strstr(r.resp, "\r\n\r\nexport const x = 1;"));
+    char *et = strstr(r.resp, "ETag: ");
+    ck_assert_ptr_nonnull(et);
+    char etag[128];
+    size_t k = strcspn(et + 6, "\r");
+    ck_assert_uint_lt(k, sizeof etag);
+    memcpy(etag, et + 6, k);
+    etag[k] = 0;
+
+    char cond[512];
+    int n = snprintf(cond, sizeof cond,
+                     "GET /app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n"
+                     "Connection: close\r\n\r\n", etag);
+    raw r2 = {.send = cond, .send_len = (size_t)n};
+    raw_exchange(&r2);
+    ck_assert_ptr_nonnull(strstr(r2.resp, "HTTP/1.1 304 "));
+    ck_assert_ptr_null(strstr(r2.resp, "export const"));
+
+    static const char idx[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r3 = {.send = idx, .send_len = sizeof idx - 1};
+    raw_exchange(&r3);
+    ck_assert_ptr_nonnull(strstr(r3.resp, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(r3.resp, "text/html"));
+    ck_assert_ptr_nonnull(strstr(r3.resp, "<h1>hi</h1>"));
+
+    static const char head[] = "HEAD /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r4 = {.send = head, .send_len = sizeof head - 1};
+    raw_exchange(&r4);
+    ck_assert_ptr_nonnull(strstr(r4.resp, "HTTP/1.1 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(r4.resp, "Content-Length: 11\r\n"));
+    ck_assert_ptr_null(strstr(r4.resp, "<h1>"));
+
+    static const char esc[] = "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r5 = {.send = esc, .send_len = sizeof esc - 1};
+    raw_exchange(&r5);
+    ck_assert_ptr_null(strstr(r5.resp, "root:"));
+    ck_assert(strstr(r5.resp, "HTTP/1.1 404 ") || strstr(r5.resp, "HTTP/1.1 400 ") ||
+              strstr(r5.resp, "HTTP/1.1 403 "));
+
+    static const char enc[] = "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r6 = {.send = enc, .send_len = sizeof enc - 1};
+    raw_exchange(&r6);
+    ck_assert_ptr_null(strstr(r6.resp, "root:"));
+
+    static const char missing[] = "GET /nope.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r7 = {.send = missing, .send_len = sizeof missing - 1};
+    raw_exchange(&r7);
+    ck_assert_ptr_nonnull(strstr(r7.resp, "HTTP/1.1 404 "));
+    ck_assert_ptr_nonnull(strstr(r7.resp, "\"error\":"));
+    remove_static_dir();
+}
+END_TEST
+
+static int
+origin_ok(cc_ws_endpoint *ep, const char *origin, void *data)
+{
+    (void)ep;
+    (void)data;
+    return origin && strcmp(origin, "https://good.example") == 0;
+}
+
+START_TEST(origin_hook_refuses_403)
+{
+    cc_ws_endpoint_on_origin(F.sep, origin_ok, NULL);
+    static const char bad[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n";
+    raw r = {.send = bad, .send_len = sizeof bad - 1};
+    raw_exchange(&r);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 403 "));
+    char url[128];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", F.port);
+    cc_ws_conn *c;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, NULL, "Origin: https://good.example\r\n", &F), 0);
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+START_TEST(binary_refused_when_disabled)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_int(cfg, CC_OPT_WS_ALLOW_BINARY, 0);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    cc_ws_send_text(c, "text is fine", 12);
+    ck_assert(count_reached(&F.c_msgs, 1, 3000));
+    uint8_t b[2] = {1, 2};
+    cc_ws_send(c, CC_WS_BINARY, b, 2);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_close_code, 1003);
+}
+END_TEST
+
+static int hw_calls;
+static size_t hw_queued;
+static void
+on_hw(cc_ws_conn *c, int status, size_t queued, void *data)
+{
+    (void)c;
+    (void)data;
+    ck_assert_int_eq(status, 0);
+    hw_calls++;
+    hw_queued = queued;
+}
+
+START_TEST(high_water_callback_fires_once)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_int(cfg, CC_OPT_OUT_HIGH_WATER, 4096);
+    cc_config_set_int(cfg, CC_OPT_OUT_MAX, 1 << 20);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    cc_ws_endpoint_on_high_water(F.sep, on_hw, NULL);
+    hw_calls = 0;
+    connect_client("/ws");
+    ck_assert(count_reached(&F.s_open, 1, 3000));
+    char chunk[1000];
+    memset(chunk, 'q', sizeof chunk);
+    /* queued within one loop turn: nothing is written yet */
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(cc_ws_send(F.s_conn, CC_WS_TEXT, chunk, sizeof chunk), 0);
+    ck_assert_int_eq(hw_calls, 1);
+    ck_assert_uint_ge(hw_queued, 4096);
+    ck_assert_uint_ge(cc_ws_conn_queued(F.s_conn), 10 * 1000);
+    ck_assert(count_reached(&F.c_msgs, 10, 3000));
+    ck_assert_uint_eq(cc_ws_conn_queued(F.s_conn), 0);
+}
+END_TEST
+
+static int pongs_seen;
+START_TEST(server_pings_idle_clients)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_ms(cfg, CC_OPT_WS_PING_INTERVAL_MS, 200);
+    cc_config_set_ms(cfg, CC_OPT_WS_IDLE_TIMEOUT_MS, 700);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    /* our client answers pings with pongs, which count as activity: the
+     * idle timeout never fires while the server keeps pinging */
+    cc_ws_conn *c = connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    pongs_seen = 0;
+    uint64_t end = uv_now(&F.loop) + 1800;
+    while (uv_now(&F.loop) < end && !F.done)
+        uv_run(&F.loop, UV_RUN_ONCE);
+    ck_assert_int_eq(F.done, 0);
+    ck_assert_int_eq(F.s_closed, 0);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
+static char cert_dir[256];
+static void
+make_cert(void)
+{
+    snprintf(cert_dir, sizeof cert_dir, "/tmp/cc-cert-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cert_dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s/k.pem -out %s/c.pem -days 2 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
+             cert_dir, cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(wss_round_trip_with_verification)
+{
+    make_cert();
+    char cert[512], key[512];
+    snprintf(cert, sizeof cert, "%s/c.pem", cert_dir);
+    snprintf(key, sizeof key, "%s/k.pem", cert_dir);
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_str(cfg, CC_OPT_TLS_CERT_FILE, cert);
+    cc_config_set_str(cfg, CC_OPT_TLS_KEY_FILE, key);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    cc_config *ccfg;
+    cc_config_new(&ccfg, NULL);
+    cc_config_set_str(ccfg, CC_OPT_TLS_CA_FILE, cert);
+    char url[128];
+    snprintf(url, sizeof url, "wss://localhost:%d/ws", F.port);
+    cc_ws_conn *c;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, ccfg, NULL, &F), 0);
+    ck_assert(count_reached(&F.c_open, 1, 5000));
+    ck_assert_int_eq(F.c_open_status, 0);
+    char *big = malloc(60000);
+    memset(big, 'w', 60000);
+    cc_ws_send_text(c, "secure", 6);
+    cc_ws_send_text(c, big, 60000);
+    ck_assert(count_reached(&F.c_msgs, 2, 5000));
+    ck_assert_uint_eq(F.c_bytes, 60006);
+    free(big);
+    cc_ws_close(c, 1000, NULL, 0);
+    ck_assert(wait_for(&F.done, 3000));
+    ck_assert_int_eq(F.c_close_code, 1000);
+    /* without the CA the handshake must fail */
+    F.done = 0;
+    F.c_open = 0;
+    ck_assert_int_eq(cc_ws_connect(&c, F.cep, url, NULL, NULL, &F), 0);
+    ck_assert(wait_for(&F.done, 5000));
+    ck_assert_int_eq(F.c_open_status, CC_ETLS);
+    cc_config_free(ccfg);
+    /* a missing key file is refused at server creation */
+    cc_config_new(&cfg, NULL);
+    cc_config_set_str(cfg, CC_OPT_TLS_CERT_FILE, cert);
+    cc_config_set_str(cfg, CC_OPT_TLS_KEY_FILE, "/nonexistent.pem");
+    cc_server *s2;
+    ck_assert_int_eq(cc_server_new(&s2, F.ctx, cfg), CC_ETLS);
+    cc_config_free(cfg);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *
 cc_test_suite(void)
 {
@@ -799,6 +1072,12 @@ cc_test_suite(void)
     tcase_add_test(tc, slow_consumer_closed_1008);
     tcase_add_test(tc, slowloris_header_timeout);
     tcase_add_test(tc, connect_close_cycles_leak_nothing);
+    tcase_add_test(tc, static_files_served_with_caching);
+    tcase_add_test(tc, origin_hook_refuses_403);
+    tcase_add_test(tc, binary_refused_when_disabled);
+    tcase_add_test(tc, high_water_callback_fires_once);
+    tcase_add_test(tc, server_pings_idle_clients);
+    tcase_add_test(tc, wss_round_trip_with_verification);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,8 @@
 
 #include "internal.h"
 
+size_t cc__http_imf_date(int64_t t, char out[30]); /* lib/http/static.c */
+
 static int
 lower(int c)
 {
@@ -75,11 +77,8 @@ cc__ctx_http_date(cc_ctx *ctx)
 {
     uint64_t now = uv_now(ctx->loop) / 1000;
     if (ctx->http_date[0] == 0 || now != ctx->http_date_at) {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ctx->http_date, sizeof ctx->http_date,
-                 "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        /* not strftime: its day and month names follow the locale */
+        cc__http_imf_date((int64_t)time(NULL), ctx->http_date);
         ctx->http_date_at = now;
     }
     return ctx->http_date;

@@ -142,6 +142,14 @@ typedef struct cc__static_mount {
     char *dir;      /* realpath of the directory */
     int max_age_s;
 } cc__static_mount;
+/* Pure helpers of static.c (unit-tested in tests/test_mime.c):
+ * map URL path under prefix to a relative file path (".." segments,
+ * hidden names and NUL refused: returns -1), match If-None-Match against
+ * an ETag, format an IMF-fixdate (locale independent; 29 chars + NUL). */
+ssize_t cc__static_relpath(const char *prefix, const char *path, char *out,
+                           size_t cap);
+int cc__static_etag_match(const char *if_none_match, const char *etag);
+size_t cc__http_imf_date(int64_t t, char out[30]);
 /* Content type for a file name by extension ("application/octet-stream"). */
 const char *cc__mime_type(const char *filename);
 /* Serve req (GET/HEAD whose path starts with m->prefix) asynchronously:
