@@ -149,7 +149,9 @@ write_msg(struct lws *wsi, const msg *m)
     int n = lws_write(wsi, (unsigned char *)m->buf + LWS_PRE, m->len,
                       m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 
-    return n < (int)m->len ? -1 : 0;
+    /* lws keeps what the socket did not take and sends it before the
+     * next writable callback; only -1 is a failure */
+    return n < 0 ? -1 : 0;
 }
 
 static int
@@ -293,7 +295,7 @@ main(int argc, char **argv)
             usage();
     }
 
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(getenv("LWS_DEBUG") ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO) : LLL_ERR, NULL);
     /* Under libuv, lws_service() runs the loop until it is stopped, so a
      * flag set by a handler would never be seen there: the handler exits.
      * lws installs no handler of its own for these (no signal_cb given),
