@@ -1046,6 +1046,48 @@ START_TEST(wss_round_trip_with_verification)
 }
 END_TEST
 
+START_TEST(ping_flood_without_reading_closed_1008)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_int(cfg, CC_OPT_OUT_MAX, 64 * 1024);
+    cc_config_set_ms(cfg, CC_OPT_CLOSE_TIMEOUT_MS, 200);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    static const char hs[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n";
+    ck_assert_int_eq(send(s, hs, sizeof hs - 1, 0), (ssize_t)(sizeof hs - 1));
+    ck_assert(count_reached(&F.s_open, 1, 3000));
+    /* masked pings with a 125-byte payload, never reading the pongs */
+    uint8_t frame[2 + 4 + 125];
+    frame[0] = 0x89;
+    frame[1] = 0x80 | 125;
+    memset(frame + 2, 0, 4 + 125);
+    int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    uint64_t end = uv_now(&F.loop) + 10000;
+    while (!F.s_closed && uv_now(&F.loop) < end) {
+        for (int i = 0; i < 200; i++)
+            if (send(s, frame, sizeof frame, flags) < 0)
+                break;
+        uv_run(&F.loop, UV_RUN_NOWAIT);
+        usleep(1000);
+        uv_update_time(&F.loop);
+    }
+    ck_assert_int_eq(F.s_closed, 1);
+    ck_assert_int_eq(F.s_close_code, 1008);
+    ck_assert_int_eq(F.s_close_status, CC_ENOBUFS);
+    close(s);
+}
+END_TEST
+
 Suite *
 cc_test_suite(void)
 {
@@ -1078,6 +1120,7 @@ cc_test_suite(void)
     tcase_add_test(tc, high_water_callback_fires_once);
     tcase_add_test(tc, server_pings_idle_clients);
     tcase_add_test(tc, wss_round_trip_with_verification);
+    tcase_add_test(tc, ping_flood_without_reading_closed_1008);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -400,6 +400,13 @@ cc__ws_input(cc__conn *c, uint8_t *p, size_t n)
             on_close_frame(c, pl, len);
             break;
         case CC_WS_PING:
+            /* pongs count against the outbound limit too: a peer that
+             * pings without reading must not grow our memory */
+            if (c->out_bytes + len + 2 > ep->out_max) {
+                cc__ws_close_code(c, CC_WS_CLOSE_POLICY, "slow consumer", 13,
+                                  CC_ENOBUFS);
+                return n;
+            }
             if (frame_out(c, CC_WS_PONG, pl, len))
                 cc__conn_destroy(c, CC_ENOMEM);
             break;
