@@ -25,6 +25,7 @@ typedef struct fx {
     int port;
     /* server side observations */
     int s_open, s_closed, s_close_status, s_close_code;
+    char s_close_reason[128];
     cc_ws_conn *s_conn;
     int echo;
     /* client side observations */
@@ -68,6 +69,8 @@ s_on_close(cc_ws_conn *c, int status, int code, const char *r, size_t rl,
     f->s_closed++;
     f->s_close_status = status;
     f->s_close_code = code;
+    ck_assert_uint_eq(strlen(r), rl);
+    snprintf(f->s_close_reason, sizeof f->s_close_reason, "%s", r);
     f->s_conn = NULL;
 }
 
@@ -209,6 +212,7 @@ START_TEST(echo_text_binary_and_clean_close)
     ck_assert_int_eq(F.c_close_code, 1000);
     ck_assert_int_eq(F.s_close_status, 0);
     ck_assert_int_eq(F.s_close_code, 1000);
+    ck_assert_str_eq(F.s_close_reason, "bye");
 }
 END_TEST
 
@@ -1088,6 +1092,63 @@ START_TEST(ping_flood_without_reading_closed_1008)
 }
 END_TEST
 
+static void
+bad_status_handler(cc_server *srv, cc_http_req *req, void *data)
+{
+    (void)srv;
+    (void)data;
+    ck_assert_int_eq(cc_http_respond(req, 42, NULL, NULL, NULL, 0), CC_EINVAL);
+}
+
+START_TEST(keepalive_request_gets_header_timeout)
+{
+    cc_config *cfg;
+    cc_config_new(&cfg, NULL);
+    cc_config_set_ms(cfg, CC_OPT_HTTP_HEADER_TIMEOUT_MS, 300);
+    cc_config_set_ms(cfg, CC_OPT_HTTP_KEEPALIVE_MS, 20000);
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+    ck_assert_int_eq(cc_server_route(F.srv, "GET", "/hello", hello_handler, NULL), 0);
+    ck_assert_int_eq(cc_server_route(F.srv, "GET", "/bad", bad_status_handler, NULL), 0);
+    /* a full request, then only part of the next head: the second head's
+     * deadline is the header timeout, not the 20 s keep-alive */
+    static const char reqs[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHo";
+    raw r = {.send = reqs, .send_len = sizeof reqs - 1};
+    uint64_t t0 = uv_now(&F.loop);
+    raw_exchange(&r);
+    uv_update_time(&F.loop);
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 200 OK"));
+    ck_assert_ptr_nonnull(strstr(r.resp, "HTTP/1.1 408 "));
+    ck_assert_uint_lt(uv_now(&F.loop) - t0, 2900);
+    static const char bad[] = "GET /bad HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    raw r2 = {.send = bad, .send_len = sizeof bad - 1};
+    raw_exchange(&r2);
+    ck_assert_ptr_nonnull(strstr(r2.resp, "HTTP/1.1 500 "));
+}
+END_TEST
+
+START_TEST(listen_failure_can_be_retried)
+{
+    cc_server *s2;
+    ck_assert_int_eq(cc_server_new(&s2, F.ctx, NULL), 0);
+    /* the fixture's port is taken */
+    ck_assert_int_eq(cc_server_listen(s2, "127.0.0.1", F.port), UV_EADDRINUSE);
+    ck_assert_int_eq(cc_server_listen(s2, "127.0.0.1", 0), CC_EBUSY);
+    uv_run(&F.loop, UV_RUN_NOWAIT); /* the failed handle closes */
+    ck_assert_int_eq(cc_server_listen(s2, "127.0.0.1", 0), 0);
+    ck_assert_int_gt(cc_server_port(s2), 0);
+    ck_assert_int_eq(cc_server_listen(s2, "not an address", 0), CC_EBUSY);
+    cc_server_close(s2, NULL, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
+    cc_server *s3;
+    ck_assert_int_eq(cc_server_new(&s3, F.ctx, NULL), 0);
+    ck_assert_int_eq(cc_server_listen(s3, "not an address", 0), UV_EINVAL);
+    ck_assert_int_eq(cc_server_listen(s3, "127.0.0.1", 70000), CC_EINVAL);
+    cc_server_close(s3, NULL, NULL);
+}
+END_TEST
+
 Suite *
 cc_test_suite(void)
 {
@@ -1121,6 +1182,8 @@ cc_test_suite(void)
     tcase_add_test(tc, server_pings_idle_clients);
     tcase_add_test(tc, wss_round_trip_with_verification);
     tcase_add_test(tc, ping_flood_without_reading_closed_1008);
+    tcase_add_test(tc, keepalive_request_gets_header_timeout);
+    tcase_add_test(tc, listen_failure_can_be_retried);
     suite_add_tcase(s, tc);
     return s;
 }

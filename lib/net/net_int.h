@@ -84,6 +84,7 @@ typedef struct cc__conn {
     size_t msg_len, msg_cap;
     uint32_t utf8;
     char *subproto;
+    char *close_reason;        /* the peer's close reason, when it gave one */
     uint16_t close_code;       /* the code on_close reports */
     uint8_t phase;
     uint8_t msg_op;            /* opcode of the message being assembled, 0 = none */

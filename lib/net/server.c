@@ -25,6 +25,8 @@ struct cc_server {
     uint64_t header_ms, keepalive_ms;
     int backlog, reuseport;
     uv_tcp_t listener;
+    uv_tcp_t reject;      /* takes a connection off the backlog on ENOMEM */
+    int reject_busy;
     uv_timer_t drain_timer;
     int listener_init, port;
     int handles;
@@ -161,6 +163,17 @@ on_connection(uv_stream_t *l, int status)
     cc_server_accept(srv, l);
 }
 
+static void finish_close(cc_server *srv);
+
+static void
+on_reject_closed(uv_handle_t *h)
+{
+    cc_server *srv = h->data;
+    srv->reject_busy = 0;
+    srv->handles--;
+    finish_close(srv);
+}
+
 int
 cc_server_accept(cc_server *srv, uv_stream_t *listener)
 {
@@ -171,7 +184,15 @@ cc_server_accept(cc_server *srv, uv_stream_t *listener)
     cc_ctx *ctx = srv->ctx;
     cc__conn *c = cc__conn_new(ctx);
     if (!c) {
-        /* take the connection off the backlog anyway, and drop it */
+        /* take the connection off the backlog anyway and drop it, or libuv
+         * stops watching the listener until someone accepts */
+        if (!srv->reject_busy && uv_tcp_init(ctx->loop, &srv->reject) == 0) {
+            srv->reject_busy = 1;
+            srv->handles++;
+            srv->reject.data = srv;
+            uv_accept(listener, (uv_stream_t *)&srv->reject);
+            uv_close((uv_handle_t *)&srv->reject, on_reject_closed);
+        }
         return CC_ENOMEM;
     }
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
@@ -204,7 +225,6 @@ cc_server_accept(cc_server *srv, uv_stream_t *listener)
     return rc;
 }
 
-static void finish_close(cc_server *srv);
 static void maybe_finish_drain(cc_server *srv);
 static void on_drain_timer(uv_timer_t *t);
 
@@ -411,7 +431,9 @@ cc__http_input(cc__conn *c, uint8_t *p, size_t n)
             cc__conn_close_after_flush(c, 0);
             return n;
         }
-        if (c->hp->head_bytes == 0 && c->deadline == 0)
+        /* the first bytes of a request start its head deadline (which
+         * replaces the keep-alive idle deadline) */
+        if (c->hp->head_bytes == 0)
             c->deadline = uv_now(c->ctx->loop) + c->srv->header_ms;
         ssize_t r = cc__http_parser_feed(c->hp, p + off, n - off);
         if (r < 0) {
@@ -448,7 +470,10 @@ cc_http_respond(cc_http_req *req, int status, const char *content_type,
         free_req(req);
         return CC_EPIPE;
     }
+    int bad = 0;
     if (status < 100 || status > 999 || (len && !body)) {
+        /* still answer, so the client is not left waiting */
+        bad = CC_EINVAL;
         status = 500;
         body = NULL;
         len = 0;
@@ -488,11 +513,11 @@ cc_http_respond(cc_http_req *req, int status, const char *content_type,
     if (!keep) {
         cc__conn_stop_read(c);
         cc__conn_close_after_flush(c, 0);
-        return 0;
+        return bad;
     }
     c->deadline = uv_now(c->ctx->loop) + srv->keepalive_ms;
     cc__conn_resume(c);
-    return 0;
+    return bad;
 }
 
 int
@@ -588,6 +613,15 @@ cc_ws_accept(cc_http_req *req, void *conn_data)
 
 /* ---- listen, drain, close ---- */
 
+static void
+on_listener_failed(uv_handle_t *h)
+{
+    cc_server *srv = h->data;
+    srv->listener_init = 0;
+    srv->handles--;
+    finish_close(srv);
+}
+
 int
 cc_server_listen(cc_server *srv, const char *host, int port)
 {
@@ -617,8 +651,12 @@ cc_server_listen(cc_server *srv, const char *host, int port)
     rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&srv->listener, srv->backlog, on_connection);
-    if (rc)
+    if (rc) {
+        /* release the handle; a new listen may follow once it has closed
+         * (until then it returns CC_EBUSY) */
+        uv_close((uv_handle_t *)&srv->listener, on_listener_failed);
         return rc;
+    }
     struct sockaddr_storage bound;
     int blen = sizeof bound;
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);

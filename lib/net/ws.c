@@ -109,8 +109,13 @@ cc__ws_conn_gone(cc__conn *c)
     int status = c->close_status;
     if (status == CC_EOF && c->close_sent && c->close_rcvd)
         status = 0;
+    const char *reason = c->close_reason ? c->close_reason : "";
     if (c->open_notified && ep && ep->on_close)
-        ep->on_close((cc_ws_conn *)c, status, code, "", 0, ep->close_data);
+        ep->on_close((cc_ws_conn *)c, status, code, reason, strlen(reason),
+                     ep->close_data);
+    if (c->close_reason)
+        cc__free_str(&c->ctx->a, c->close_reason);
+    c->close_reason = NULL;
     if (c->msg)
         CC__FREE(c->ctx, c->msg, c->msg_cap);
     c->msg = NULL;
@@ -291,6 +296,18 @@ on_close_frame(cc__conn *c, uint8_t *pl, size_t len)
         return;
     }
     c->close_code = (uint16_t)code;
+    if (rlen && !c->close_reason) {
+        /* kept for on_close (validated UTF-8, at most 123 bytes) */
+        c->close_reason = cc__alloc(&c->ctx->a, rlen + 1);
+        if (c->close_reason) {
+            memcpy(c->close_reason, reason, rlen);
+            c->close_reason[rlen] = 0;
+            if (strlen(c->close_reason) != rlen) { /* an embedded NUL */
+                cc__free(&c->ctx->a, c->close_reason, rlen + 1);
+                c->close_reason = NULL;
+            }
+        }
+    }
     if (!c->close_sent) {
         /* echo the peer's code (none -> empty close) */
         cc__ws_close_code(c, code, NULL, 0, 0);
