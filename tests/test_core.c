@@ -35,6 +35,9 @@ START_TEST(config_defaults_and_validation)
     cc_test_alloc ta;
     cc_test_alloc_init(&ta);
     cc_config *cfg;
+    cc_allocator half = {ta.a.alloc, NULL, NULL, NULL};
+    ck_assert_int_eq(cc_config_new(&cfg, &half), CC_EINVAL);
+    ck_assert_int_eq(cc_config_new(NULL, NULL), CC_EINVAL);
     ck_assert_int_eq(cc_config_new(&cfg, &ta.a), 0);
     ck_assert_int_eq(cc_config_get_int(cfg, CC_OPT_WS_MAX_MESSAGE), 65536);
     ck_assert_int_eq(cc_config_get_int(NULL, CC_OPT_HTTP_MAX_HEADER), 8192);

@@ -154,6 +154,7 @@ teardown(void)
     if (F.srv)
         cc_server_close(F.srv, on_srv_closed, &F);
     uv_run(&F.loop, UV_RUN_DEFAULT);
+    F.srv = NULL;
     ck_assert_int_eq(F.srv_closed, 1);
     cc_ws_endpoint_free(F.sep);
     cc_ws_endpoint_free(F.cep);
@@ -1149,6 +1150,20 @@ START_TEST(listen_failure_can_be_retried)
 }
 END_TEST
 
+START_TEST(close_during_drain_completes_the_drain)
+{
+    connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    drained = 0;
+    ck_assert_int_eq(cc_server_drain(F.srv, 60000, NULL, on_drained, NULL), 0);
+    cc_server_close(F.srv, on_srv_closed, &F);
+    ck_assert_int_eq(drained, 1);
+    F.srv = NULL;
+    ck_assert(wait_for(&F.srv_closed, 3000));
+    ck_assert(wait_for(&F.done, 3000));
+}
+END_TEST
+
 Suite *
 cc_test_suite(void)
 {
@@ -1184,6 +1199,7 @@ cc_test_suite(void)
     tcase_add_test(tc, ping_flood_without_reading_closed_1008);
     tcase_add_test(tc, keepalive_request_gets_header_timeout);
     tcase_add_test(tc, listen_failure_can_be_retried);
+    tcase_add_test(tc, close_during_drain_completes_the_drain);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,8 +119,10 @@ CC_API void *cc_ctx_get_data(cc_ctx *ctx);
 
 /* Run fn(ctx, data) on ctx's loop thread, soon. THREAD-SAFE: the one call
  * any thread may make. Posts from one thread run in the order posted.
- * Returns 0, CC_ENOMEM, or CC_ECANCELED once the ctx is closing (fn then
- * never runs). Since 0.1. */
+ * Pending posts do not keep the loop alive by themselves. Returns 0,
+ * CC_EINVAL (NULL fn), CC_ENOMEM, or CC_ECANCELED once the ctx is closing
+ * (fn then never runs). Other threads must stop posting before the ctx's
+ * close callback runs (the memory is then gone). Since 0.1. */
 CC_API int cc_ctx_post(cc_ctx *ctx, cc_post_cb fn, void *data);
 
 /* Allocate/free through the ctx's allocator (for embedders and examples

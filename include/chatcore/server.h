@@ -48,7 +48,7 @@ CC_API int cc_server_route(cc_server *srv, const char *method,
                            const char *path, cc_http_cb cb, void *data);
 
 /* Serve files under directory `dir` at URL prefix `prefix` (e.g. "/" or
- * "/static/"), GET and HEAD, with content types by extension, ETag and
+ * "/static/"), GET and HEAD (checked before routes for those methods), with content types by extension, ETag and
  * Last-Modified (304 on a match), Cache-Control, index.html for
  * directories, and no escape from `dir` (".." and symlinks out are 404).
  * Files are read off the loop thread. Since 0.1. */
@@ -80,7 +80,8 @@ CC_API int cc_server_drain(cc_server *srv, uint64_t timeout_ms,
                            const char *text, cc_close_cb cb, void *data);
 
 /* Close listeners and every connection now (WS conns get close 1001),
- * then run cb and free the server. Since 0.1. */
+ * then run cb and free the server. A drain still in progress completes
+ * first (its callback runs before cb). Since 0.1. */
 CC_API void cc_server_close(cc_server *srv, cc_close_cb cb, void *data);
 
 CC_API size_t cc_server_conn_count(const cc_server *srv);
@@ -96,7 +97,8 @@ CC_API const char *cc_http_req_path(const cc_http_req *req);
 /* Raw query string after '?', "" when none. */
 CC_API const char *cc_http_req_query(const cc_http_req *req);
 /* Percent-decoded value of query parameter `name` into out (NUL-terminated).
- * Returns its length, CC_ENOENT, or CC_E2BIG when cap is too small. */
+ * Returns its length, CC_ENOENT, CC_E2BIG when cap is too small, or
+ * CC_EINVAL for a malformed escape. */
 CC_API int cc_http_req_query_param(const cc_http_req *req, const char *name,
                                    char *out, size_t cap);
 /* Header value by case-insensitive name, NUL-terminated; NULL if absent.
@@ -114,7 +116,8 @@ CC_API cc_server *cc_http_req_server(const cc_http_req *req);
 /* Answer and release the request. `headers` is extra header lines, each
  * ending in "\r\n" (or NULL). Content-Length, Date and Connection are
  * added. Returns 0, CC_EPIPE (client gone; request released anyway),
- * CC_EINVAL. Since 0.1. */
+ * CC_EINVAL (status outside 100..999 or NULL body with len: a 500 is sent
+ * and the request released). Since 0.1. */
 CC_API int cc_http_respond(cc_http_req *req, int status,
                            const char *content_type, const char *headers,
                            const void *body, size_t len);

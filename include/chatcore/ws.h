@@ -14,10 +14,10 @@
  * send from inside any callback is allowed.
  *
  * Outbound data is queued per connection and written once per loop turn
- * (many frames, one writev). Past CC_OPT_OUT_HIGH_WATER queued bytes
- * on_high_water runs once (until the queue drains below half, when it may
- * run again); past CC_OPT_OUT_MAX the connection is closed with 1008 and
- * sends return CC_ENOBUFS.
+ * (many frames, one writev). When CC_OPT_OUT_HIGH_WATER queued bytes are
+ * reached, on_high_water runs once (until the queue drains below half,
+ * when it may run again); a send that would pass CC_OPT_OUT_MAX closes the
+ * connection with 1008 and returns CC_ENOBUFS.
  *
  * Idle connections hold no read buffer: reads go to one buffer per loop.
  */
@@ -114,21 +114,28 @@ CC_API int cc_ws_accept(cc_http_req *req, void *conn_data);
  * CC_OPT_TLS_CA_FILE, CC_OPT_CLIENT_BIND_ADDR, CC_OPT_WS_SUBPROTOCOLS
  * (offered). headers: extra request header lines each ending "\r\n" (or
  * NULL). *out is valid at once (for set_data/close); on_open reports the
- * outcome. Returns 0, CC_EINVAL (bad URL), CC_ENOMEM. Since 0.1. */
+ * outcome; connecting and the handshake must finish within 10 s
+ * (CC_ETIMEDOUT). Returns 0, CC_EINVAL (bad URL, headers not ending in
+ * "\r\n", bind address too long), CC_ENOMEM. Since 0.1. */
 CC_API int cc_ws_connect(cc_ws_conn **out, cc_ws_endpoint *ep,
                          const char *url, const cc_config *cfg,
                          const char *headers, void *conn_data);
 
 /* Queue one message. opcode CC_WS_TEXT (caller guarantees UTF-8) or
- * CC_WS_BINARY. Returns 0, CC_EPIPE (closing), CC_ENOBUFS (over
- * CC_OPT_OUT_MAX: the connection is being closed 1008), CC_E2BIG
- * (len over 2^63). Since 0.1. */
+ * CC_WS_BINARY. Returns 0; CC_EINVAL (bad opcode, NULL data with len);
+ * CC_ESTATE (not open yet); CC_EPIPE (closing or closed); CC_ENOBUFS
+ * when this message would take the queue past CC_OPT_OUT_MAX: the
+ * connection is then closed with 1008 and later sends get CC_EPIPE.
+ * Since 0.1. */
 CC_API int cc_ws_send(cc_ws_conn *c, int opcode, const void *p, size_t len);
 CC_API int cc_ws_send_text(cc_ws_conn *c, const char *s, size_t len);
 CC_API int cc_ws_ping(cc_ws_conn *c, const void *p, size_t len);
 
 /* Start the close handshake with `code` (1000..4999, valid per RFC) and a
- * reason (≤ 123 bytes). on_close follows. Idempotent. Since 0.1. */
+ * reason (≤ 123 bytes). on_close follows. Idempotent. On a client
+ * connection that is not open yet it abandons the attempt instead:
+ * on_open then reports CC_ECANCELED. Returns 0 or CC_EINVAL.
+ * Since 0.1. */
 CC_API int cc_ws_close(cc_ws_conn *c, int code, const char *reason,
                        size_t len);
 

@@ -45,7 +45,7 @@ struct cc_config {
 int
 cc_config_new(cc_config **out, const cc_allocator *a)
 {
-    if (!out)
+    if (!out || (a && (!a->alloc || !a->free || !a->realloc)))
         return CC_EINVAL;
     const cc_allocator *al = a ? a : cc__default_allocator();
     cc_config *c = cc__calloc(al, 1, sizeof *c);

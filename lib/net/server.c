@@ -784,6 +784,8 @@ cc_server_close(cc_server *srv, cc_close_cb cb, void *data)
 {
     if (!srv || srv->closing)
         return;
+    if (srv->draining)
+        drain_done(srv); /* its callback runs before the close's */
     srv->closing = 1;
     srv->close_cb = cb;
     srv->close_data = data;
