@@ -632,6 +632,16 @@ START_TEST(http_routes_keepalive_and_errors)
     raw_exchange(&r3);
     ck_assert_ptr_nonnull(strstr(r3.resp, "HTTP/1.1 405 "));
 
+    static const char nohost[] = "GET /hello HTTP/1.1\r\n\r\n";
+    raw r5 = {.send = nohost, .send_len = sizeof nohost - 1};
+    raw_exchange(&r5);
+    ck_assert_ptr_nonnull(strstr(r5.resp, "HTTP/1.1 400 "));
+    ck_assert_ptr_nonnull(strstr(r5.resp, "missing Host header"));
+    static const char http10[] = "GET /hello HTTP/1.0\r\n\r\n";
+    raw r6 = {.send = http10, .send_len = sizeof http10 - 1};
+    raw_exchange(&r6);
+    ck_assert_ptr_nonnull(strstr(r6.resp, "HTTP/1.1 200 OK"));
+
     static const char garbage[] = "\x16\x03\x01 hello\r\n\r\n";
     raw r4 = {.send = garbage, .send_len = sizeof garbage - 1};
     raw_exchange(&r4);

@@ -7,7 +7,8 @@
  *               [--tls CERT KEY] [--max-message BYTES] [--idle-timeout-ms MS]
  *               [--header-timeout-ms MS]
  *
- * Prints "listening on port N" when ready. WebSocket at "/", GET /healthz.
+ * Prints "listening on port N" when ready. WebSocket at "/" (selects the
+ * subprotocol chatcore.v1 when offered), GET /healthz.
  * Broadcast mode relays every message to every connection of every thread:
  * the frame is encoded once (cc_ws_msg) and posted to the other loops.
  * SIGTERM/SIGINT: drain ({"type":"reconnect","after_ms":1000}, close 1012).
@@ -147,6 +148,8 @@ setup(worker *w)
     if ((rc = cc_config_new(&cfg, NULL)))
         return rc;
     cc_config_set_int(cfg, CC_OPT_REUSEPORT, app.threads > 1);
+    /* the chat protocol's subprotocol is selected when a client offers it */
+    cc_config_set_str(cfg, CC_OPT_WS_SUBPROTOCOLS, "chatcore.v1");
     if (app.max_message)
         rc = cc_config_set_int(cfg, CC_OPT_WS_MAX_MESSAGE, app.max_message);
     if (!rc && app.idle_ms >= 0)

@@ -385,6 +385,14 @@ handle_request(cc__conn *c)
     c->req = req;
     c->deadline = 0;
     const char *path = req->msg.path ? req->msg.path : "/";
+    /* RFC 7230 §5.4 (and RFC 6455 §4.1 for the handshake): an HTTP/1.1
+     * request without Host is refused */
+    if ((req->msg.http_major > 1 ||
+         (req->msg.http_major == 1 && req->msg.http_minor >= 1)) &&
+        !cc__http_msg_header(&req->msg, "host")) {
+        cc_http_respond_error(req, 400, "bad_request", "missing Host header");
+        return;
+    }
     if (req->msg.upgrade) {
         cc_ws_endpoint *ep = ws_for(srv, path);
         if (ep) {
