@@ -41,8 +41,5 @@ void cc__hex_encode(char *out, const uint8_t *in, size_t n);
  * contents, so a MAC check leaks nothing about how many bytes matched. */
 int cc__ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 
-/* The id rule of PROTOCOL.md (conventions): 1..64 characters of
- * [A-Za-z0-9_.:-]. 1 if s[0..n) is a valid id. */
-int cc__auth_id_valid(const char *s, size_t n);
 
 #endif

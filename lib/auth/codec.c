@@ -1,7 +1,8 @@
 /*
  * lib/auth/codec.c - the byte-level helpers of the auth module: base64url
- * (RFC 4648 §5, unpadded, as JWS uses it), hex, a constant-time compare
- * and the id rule. See auth_int.h for the contracts.
+ * (RFC 4648 §5, unpadded, as JWS uses it), hex and a constant-time
+ * compare (digit values and the id rule are lib/core/util.c's). See
+ * auth_int.h for the contracts.
  *
  * The decoder is deliberately strict. A lenient one (padding allowed,
  * non-zero leftover bits ignored) would give each signature several
@@ -11,26 +12,11 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
+#include "core/internal.h"
 
 static const char b64url_alphabet[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* 6-bit value of a base64url character, or -1. */
-static int
-b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
 
 size_t
 cc__b64url_len(size_t n)
@@ -76,7 +62,7 @@ cc__b64url_decode(uint8_t *out, size_t cap, const char *in, size_t n,
     unsigned bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64url_value((unsigned char)in[i]);
+        int v = cc__b64_digit((unsigned char)in[i], 1);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;
@@ -94,24 +80,13 @@ cc__b64url_decode(uint8_t *out, size_t cap, const char *in, size_t n,
     return 0;
 }
 
-static int
-hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int
 cc__hex_decode(uint8_t *out, const char *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_value((unsigned char)in[2 * i]);
-        int lo = hex_value((unsigned char)in[2 * i + 1]);
+        int hi = cc__hex_digit((unsigned char)in[2 * i]);
+        int lo = cc__hex_digit((unsigned char)in[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -140,17 +115,3 @@ cc__ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return diff == 0;
 }
 
-int
-cc__auth_id_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
-}

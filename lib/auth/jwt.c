@@ -141,7 +141,7 @@ get_id(const cJSON *j, char *out)
     if (!cJSON_IsString(j) || !j->valuestring)
         return -1;
     size_t n = strlen(j->valuestring);
-    if (!cc__auth_id_valid(j->valuestring, n))
+    if (!cc__valid_id(j->valuestring, n))
         return -1;
     memcpy(out, j->valuestring, n + 1);
     return 0;
@@ -401,8 +401,8 @@ cc_jwt_mint(const cc_claims *c, const uint8_t *secret, size_t secret_len,
     if (!c || !secret || secret_len == 0)
         return CC_EINVAL;
     size_t jti_len = strnlen(c->jti, sizeof c->jti);
-    if (!cc__auth_id_valid(c->tid, strnlen(c->tid, sizeof c->tid)) ||
-        !cc__auth_id_valid(c->sub, strnlen(c->sub, sizeof c->sub)) ||
+    if (!cc__valid_id(c->tid, strnlen(c->tid, sizeof c->tid)) ||
+        !cc__valid_id(c->sub, strnlen(c->sub, sizeof c->sub)) ||
         c->role < CC_ROLE_VISITOR || c->role > CC_ROLE_ADMIN ||
         c->iat < 0 || c->iat > CC__JSON_INT_MAX || c->exp < 0 ||
         c->exp > CC__JSON_INT_MAX ||

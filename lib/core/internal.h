@@ -120,6 +120,15 @@ int cc__header_has_token(const char *list, const char *token);
 /* The ctx's cached "Date:" value for HTTP responses (RFC 7231 IMF-fixdate). */
 const char *cc__ctx_http_date(cc_ctx *ctx);
 
+/* The wire contract's id rule: 1..64 characters of [A-Za-z0-9_.:-].
+ * s may be NULL when n is 0. Returns 1 or 0. */
+int cc__valid_id(const char *s, size_t n);
+/* Value of a hex digit (either case), or -1. */
+int cc__hex_digit(int c);
+/* Value of a base64 digit, or -1: url = 0 for RFC 4648 §4 ("+/"),
+ * url = 1 for base64url §5 ("-_"). Padding is not a digit. */
+int cc__b64_digit(int c, int url);
+
 /* Number of decimal/size helpers */
 size_t cc__u64_to_str(char *out, uint64_t v);
 

@@ -50,21 +50,6 @@ cc__base64_encode(const uint8_t *p, size_t n, char *out, size_t cap)
     return (ssize_t)o;
 }
 
-static int
-b64_val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
 
 /* Strict decode (canonical padding, no whitespace, unused bits zero) into
  * out (cap bytes). Returns the length or -1. Only the handshake needs it. */
@@ -84,7 +69,7 @@ base64_decode(const char *s, uint8_t *out, size_t cap)
             } else {
                 if (pad) /* data after '=' */
                     return -1;
-                v[k] = b64_val((unsigned char)s[i + k]);
+                v[k] = cc__b64_digit((unsigned char)s[i + k], 0);
                 if (v[k] < 0)
                     return -1;
             }

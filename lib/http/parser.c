@@ -704,17 +704,6 @@ cc__http_status_text(int status)
     }
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decode one character at src[*i] (of n): an escape, '+' or itself.
  * Returns the byte, or -1 for a bad escape, an encoded or raw NUL. */
@@ -725,8 +714,8 @@ pct_next(const char *src, size_t n, size_t *i, int plus_space)
     if (c == '%') {
         if (n - *i < 3)
             return -1;
-        int hi = hexval((unsigned char)src[*i + 1]);
-        int lo = hexval((unsigned char)src[*i + 2]);
+        int hi = cc__hex_digit((unsigned char)src[*i + 1]);
+        int lo = cc__hex_digit((unsigned char)src[*i + 2]);
         if (hi < 0 || lo < 0)
             return -1;
         c = hi * 16 + lo;

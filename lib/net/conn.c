@@ -506,6 +506,23 @@ on_write(uv_write_t *req, int status)
     flush(c);
 }
 
+/* The unwritten part of the out-queue as up to MAX_IOV buffers. */
+static unsigned
+fill_iov(const cc__conn *c, uv_buf_t *iov, size_t *total)
+{
+    unsigned cnt = 0;
+    *total = 0;
+    for (cc__seg *s = c->out_head; s && cnt < MAX_IOV; s = s->next) {
+        if (s->len == s->off)
+            continue;
+        iov[cnt].base = (char *)s->base + s->off;
+        iov[cnt].len = s->len - s->off;
+        *total += iov[cnt].len;
+        cnt++;
+    }
+    return cnt;
+}
+
 static void
 flush(cc__conn *c)
 {
@@ -513,16 +530,8 @@ flush(cc__conn *c)
         return;
     while (c->out_head) {
         uv_buf_t iov[MAX_IOV];
-        unsigned cnt = 0;
-        size_t total = 0;
-        for (cc__seg *s = c->out_head; s && cnt < MAX_IOV; s = s->next) {
-            if (s->len == s->off)
-                continue;
-            iov[cnt].base = (char *)s->base + s->off;
-            iov[cnt].len = s->len - s->off;
-            total += iov[cnt].len;
-            cnt++;
-        }
+        size_t total;
+        unsigned cnt = fill_iov(c, iov, &total);
         if (cnt == 0) {
             consume(c, 0);
             break;
@@ -551,16 +560,7 @@ flush(cc__conn *c)
                 return;
             }
         }
-        cnt = 0;
-        total = 0;
-        for (cc__seg *s = c->out_head; s && cnt < MAX_IOV; s = s->next) {
-            if (s->len == s->off)
-                continue;
-            iov[cnt].base = (char *)s->base + s->off;
-            iov[cnt].len = s->len - s->off;
-            total += iov[cnt].len;
-            cnt++;
-        }
+        cnt = fill_iov(c, iov, &total);
         w->bytes = total;
         w->req.data = c;
         int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, cnt, on_write);

@@ -56,17 +56,6 @@ skip_ws(scan *s)
     }
 }
 
-static int
-hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Four hex digits at p[i..i+4), or -1. */
 static long
@@ -76,7 +65,7 @@ hex4(const scan *s, size_t i)
         return -1;
     long v = 0;
     for (size_t k = 0; k < 4; k++) {
-        int h = hexval(s->p[i + k]);
+        int h = cc__hex_digit(s->p[i + k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -415,16 +404,7 @@ cc__ftype_name(cc__ftype t)
 int
 cc__proto_valid_id(const char *s, size_t n)
 {
-    if (s == NULL || n == 0 || n > CC__ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
+    return cc__valid_id(s, n);
 }
 
 /* Code points of valid UTF-8: every byte that is not a continuation. */
