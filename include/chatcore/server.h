@@ -35,8 +35,9 @@ typedef struct cc_ws_endpoint cc_ws_endpoint; /* see ws.h */
 typedef void (*cc_http_cb)(cc_server *srv, cc_http_req *req, void *data);
 
 /* Reads CC_OPT_HTTP_*, CC_OPT_TLS_*, CC_OPT_LISTEN_BACKLOG,
- * CC_OPT_REUSEPORT from cfg (NULL = defaults). Returns 0, CC_ENOMEM,
- * CC_ETLS (unreadable certificate or key). Since 0.1. */
+ * CC_OPT_REUSEPORT from cfg (NULL = defaults). The certificate and key
+ * files are read here, synchronously: create servers at startup. Returns
+ * 0, CC_ENOMEM, CC_ETLS (unreadable certificate or key). Since 0.1. */
 CC_API int cc_server_new(cc_server **out, cc_ctx *ctx, const cc_config *cfg);
 
 /* Route `method` ("GET", or "*" for any) and `path` to cb. A path ending in
@@ -51,7 +52,8 @@ CC_API int cc_server_route(cc_server *srv, const char *method,
  * "/static/"), GET and HEAD (checked before routes for those methods), with content types by extension, ETag and
  * Last-Modified (304 on a match), Cache-Control, index.html for
  * directories, and no escape from `dir` (".." and symlinks out are 404).
- * Files are read off the loop thread. Since 0.1. */
+ * Files are read off the loop thread; `dir` itself is resolved here,
+ * synchronously (at setup). Since 0.1. */
 CC_API int cc_server_static(cc_server *srv, const char *prefix,
                             const char *dir, int max_age_s);
 
