@@ -49,9 +49,10 @@ CC_API int cc_server_route(cc_server *srv, const char *method,
                            const char *path, cc_http_cb cb, void *data);
 
 /* Serve files under directory `dir` at URL prefix `prefix` (e.g. "/" or
- * "/static/"), GET and HEAD (checked before routes for those methods), with content types by extension, ETag and
- * Last-Modified (304 on a match), Cache-Control, index.html for
- * directories, and no escape from `dir` (".." and symlinks out are 404).
+ * "/static/"), GET and HEAD (checked before routes for those methods),
+ * with content types by extension, ETag and Last-Modified (304 on a
+ * match), Cache-Control, index.html for directories, and no escape from
+ * `dir` (".." and symlinks out are 404).
  * Files are read off the loop thread; `dir` itself is resolved here,
  * synchronously (at setup). Since 0.1. */
 CC_API int cc_server_static(cc_server *srv, const char *prefix,
