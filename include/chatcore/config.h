@@ -18,24 +18,39 @@ typedef struct cc_config cc_config;
 /* Values are explicit and append-only. Defaults in brackets. */
 typedef enum cc_option {
     /* ---- network core ---- */
-    CC_OPT_HTTP_MAX_HEADER = 1,     /* int: request line + headers bytes [8192] -> 431 */
+    /* int: request line + headers bytes [8192] -> 431 */
+    CC_OPT_HTTP_MAX_HEADER = 1,
     CC_OPT_HTTP_MAX_BODY = 2,       /* int: request body bytes [1 MiB] -> 413 */
-    CC_OPT_HTTP_HEADER_TIMEOUT_MS = 3, /* ms: whole head must arrive within [10000] */
-    CC_OPT_HTTP_KEEPALIVE_MS = 4,   /* ms: idle keep-alive HTTP connection [30000] */
-    CC_OPT_WS_MAX_MESSAGE = 5,      /* int: whole message, fragments summed [65536] -> 1009 */
-    CC_OPT_WS_IDLE_TIMEOUT_MS = 6,  /* ms: silent WS conn closed 1001 [60000]; 0 = never */
-    CC_OPT_WS_ALLOW_BINARY = 7,     /* int bool: binary data frames [1]; 0 -> close 1003 */
-    CC_OPT_WS_SUBPROTOCOLS = 8,     /* str: comma list the server selects from [""] */
-    CC_OPT_OUT_HIGH_WATER = 9,      /* int: outbound bytes that fire the high-water cb [256 KiB] */
-    CC_OPT_OUT_MAX = 10,            /* int: outbound bytes past which conn closes 1008 [4 MiB] */
-    CC_OPT_TLS_CERT_FILE = 11,      /* str: PEM certificate chain (enables TLS) */
+    /* ms: whole head must arrive within [10000] */
+    CC_OPT_HTTP_HEADER_TIMEOUT_MS = 3,
+    /* ms: idle keep-alive HTTP connection [30000] */
+    CC_OPT_HTTP_KEEPALIVE_MS = 4,
+    /* int: whole message, fragments summed [65536] -> 1009 */
+    CC_OPT_WS_MAX_MESSAGE = 5,
+    /* ms: silent WS conn closed 1001 [60000]; 0 = never */
+    CC_OPT_WS_IDLE_TIMEOUT_MS = 6,
+    /* int bool: binary data frames [1]; 0 -> close 1003 */
+    CC_OPT_WS_ALLOW_BINARY = 7,
+    /* str: comma list the server selects from [""] */
+    CC_OPT_WS_SUBPROTOCOLS = 8,
+    /* int: outbound bytes that fire the high-water cb [256 KiB] */
+    CC_OPT_OUT_HIGH_WATER = 9,
+    /* int: outbound bytes past which conn closes 1008 [4 MiB] */
+    CC_OPT_OUT_MAX = 10,
+    /* str: PEM certificate chain (enables TLS) */
+    CC_OPT_TLS_CERT_FILE = 11,
     CC_OPT_TLS_KEY_FILE = 12,       /* str: PEM private key */
     CC_OPT_LISTEN_BACKLOG = 13,     /* int [1024] */
-    CC_OPT_REUSEPORT = 14,          /* int bool [0]: SO_REUSEPORT, one listener per loop */
-    CC_OPT_CLOSE_TIMEOUT_MS = 15,   /* ms: wait for the peer's close frame [5000] */
-    CC_OPT_TLS_VERIFY = 16,         /* int bool, clients [1]: verify the server cert */
-    CC_OPT_TLS_CA_FILE = 17,        /* str, clients: CA bundle for verification */
-    CC_OPT_WS_PING_INTERVAL_MS = 18,/* ms: server-sent pings to idle conns [0 = off] */
+    /* int bool [0]: SO_REUSEPORT, one listener per loop */
+    CC_OPT_REUSEPORT = 14,
+    /* ms: wait for the peer's close frame [5000] */
+    CC_OPT_CLOSE_TIMEOUT_MS = 15,
+    /* int bool, clients [1]: verify the server cert */
+    CC_OPT_TLS_VERIFY = 16,
+    /* str, clients: CA bundle for verification */
+    CC_OPT_TLS_CA_FILE = 17,
+    /* ms: server-sent pings to idle conns [0 = off] */
+    CC_OPT_WS_PING_INTERVAL_MS = 18,
     CC_OPT_CLIENT_BIND_ADDR = 19, /* str, clients: local source address */
     CC_OPT__MAX
 } cc_option;

@@ -40,11 +40,11 @@ typedef void (*cc_http_cb)(cc_server *srv, cc_http_req *req, void *data);
  * 0, CC_ENOMEM, CC_ETLS (unreadable certificate or key). Since 0.1. */
 CC_API int cc_server_new(cc_server **out, cc_ctx *ctx, const cc_config *cfg);
 
-/* Route `method` ("GET", or "*" for any) and `path` to cb. A path ending in
- * "/\x2a" (slash star) matches that prefix; otherwise the match is exact (the query string
- * is not part of the path). First registered match wins. A path that
- * matches with another method gets 405. Returns 0, CC_EINVAL, CC_ENOMEM.
- * Since 0.1. */
+/* Route `method` ("GET", or "*" for any) and `path` to cb. A path ending
+ * in "/\x2a" (slash star) matches that prefix; otherwise the match is
+ * exact (the query string is not part of the path). First registered match
+ * wins. A path that matches with another method gets 405. GET routes also
+ * answer HEAD. Returns 0, CC_EINVAL, CC_ENOMEM. Since 0.1. */
 CC_API int cc_server_route(cc_server *srv, const char *method,
                            const char *path, cc_http_cb cb, void *data);
 

@@ -117,8 +117,9 @@ CC_API int cc_ws_accept(cc_http_req *req, void *conn_data);
  * outcome; connecting and the handshake must finish within 10 s
  * (CC_ETIMEDOUT). The endpoint's first wss:// connection reads and parses
  * the CA bundle on the loop thread (once per endpoint, a few ms): open it
- * at startup if that stall matters. Returns 0, CC_EINVAL (bad URL, headers not ending in
- * "\r\n", bind address too long), CC_ENOMEM. Since 0.1. */
+ * at startup if that stall matters. Returns 0, CC_EINVAL (bad URL,
+ * headers not ending in "\r\n", bind address too long), CC_ENOMEM.
+ * Since 0.1. */
 CC_API int cc_ws_connect(cc_ws_conn **out, cc_ws_endpoint *ep,
                          const char *url, const cc_config *cfg,
                          const char *headers, void *conn_data);
