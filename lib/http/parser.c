@@ -341,8 +341,10 @@ on_url_complete(llhttp_t *p)
     return rc;
 }
 
+/* Bytes of a header name or value: both gather in the scratch buffer;
+ * the _complete callbacks tell which one ended. */
 static int
-on_header_field(llhttp_t *p, const char *at, size_t len)
+on_header_bytes(llhttp_t *p, const char *at, size_t len)
 {
     cc__http_parser *hp = parser_of(p);
     if (hp->msg.in_value == HS_DONE)
@@ -360,17 +362,6 @@ on_header_field_complete(llhttp_t *p)
         return 0;
     hp->msg.name_len = hp->msg.scratch_len;
     hp->msg.in_value = HS_VALUE;
-    return 0;
-}
-
-static int
-on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    cc__http_parser *hp = parser_of(p);
-    if (hp->msg.in_value == HS_DONE)
-        return 0; /* a trailer: dropped (counted in feed) */
-    if (scratch_append(&hp->msg, at, len))
-        return oom(hp);
     return 0;
 }
 
@@ -490,9 +481,9 @@ cc__http_parser_init(cc__http_parser *hp, const cc_allocator *a, int type,
     hp->s.on_message_begin = on_message_begin;
     hp->s.on_url = on_url;
     hp->s.on_url_complete = on_url_complete;
-    hp->s.on_header_field = on_header_field;
+    hp->s.on_header_field = on_header_bytes;
     hp->s.on_header_field_complete = on_header_field_complete;
-    hp->s.on_header_value = on_header_value;
+    hp->s.on_header_value = on_header_bytes;
     hp->s.on_header_value_complete = on_header_value_complete;
     hp->s.on_headers_complete = on_headers_complete;
     hp->s.on_body = on_body;

@@ -98,7 +98,6 @@ typedef struct cc__conn {
     uint8_t high_water : 1;
     uint8_t open_notified : 1;
     uint8_t in_dirty : 1;
-    uint8_t draining : 1;
     uint8_t ping_sent : 1;
     uint8_t in_input : 1;
     int close_status;          /* status for on_close */

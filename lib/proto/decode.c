@@ -432,6 +432,23 @@ absent(const slot *s)
     return s->count == 0 || cJSON_IsNull(s->item);
 }
 
+/* The checks every field starts with: given twice -> bad_request;
+ * absent -> bad_request when required. *here says whether to go on. */
+static cc__perr
+presence(dec *d, int k, int required, int *here)
+{
+    const slot *s = &d->sl[k];
+    const fdesc *fd = &FIELDS[k];
+    *here = 0;
+    if (s->count > 1)
+        return fail(d, CC__E_BAD_REQUEST, fd->dup);
+    if (absent(s))
+        return required ? fail(d, CC__E_BAD_REQUEST, fd->missing)
+                        : CC__E_NONE;
+    *here = 1;
+    return CC__E_NONE;
+}
+
 /* A string field. Returns CC__E_NONE with *out and *out_len pointing into the
  * cJSON tree, or the error; *out NULL when absent and not required. */
 static cc__perr
@@ -442,11 +459,10 @@ get_str(dec *d, int k, int required, size_t max_cp, const char **out,
     const fdesc *fd = &FIELDS[k];
     *out = NULL;
     *out_len = 0;
-    if (s->count > 1)
-        return fail(d, CC__E_BAD_REQUEST, fd->dup);
-    if (absent(s))
-        return required ? fail(d, CC__E_BAD_REQUEST, fd->missing)
-                        : CC__E_NONE;
+    int here;
+    cc__perr e = presence(d, k, required, &here);
+    if (!here)
+        return e;
     if (!cJSON_IsString(s->item) || s->item->valuestring == NULL)
         return fail(d, CC__E_BAD_REQUEST, fd->type);
     if (s->nul)
@@ -582,11 +598,10 @@ get_num(dec *d, int k, int required, uint64_t *out, int *present)
     const slot *s = &d->sl[k];
     const fdesc *fd = &FIELDS[k];
     *present = 0;
-    if (s->count > 1)
-        return fail(d, CC__E_BAD_REQUEST, fd->dup);
-    if (absent(s))
-        return required ? fail(d, CC__E_BAD_REQUEST, fd->missing)
-                        : CC__E_NONE;
+    int here;
+    cc__perr e = presence(d, k, required, &here);
+    if (!here)
+        return e;
     if (!cJSON_IsNumber(s->item))
         return fail(d, CC__E_BAD_REQUEST, fd->type);
     int r = exact_uint(d->json + s->vs, s->ve - s->vs, out);
@@ -634,10 +649,10 @@ get_body(dec *d)
 {
     const slot *s = &d->sl[FLD_BODY];
     const fdesc *fd = &FIELDS[FLD_BODY];
-    if (s->count > 1)
-        return fail(d, CC__E_BAD_REQUEST, fd->dup);
-    if (absent(s))
-        return fail(d, CC__E_BAD_REQUEST, fd->missing);
+    int here;
+    cc__perr e = presence(d, FLD_BODY, 1, &here);
+    if (!here)
+        return e;
     if (!cJSON_IsObject(s->item))
         return fail(d, CC__E_BAD_REQUEST, fd->type);
     const char *src = d->json + s->vs;
