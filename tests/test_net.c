@@ -135,6 +135,16 @@ setup_with(cc_config *cfg)
     ck_assert_int_gt(F.port, 0);
 }
 
+/* Replace the fixture with one built from cfg (then freed). */
+static void teardown(void);
+static void
+restart_with(cc_config *cfg)
+{
+    teardown();
+    setup_with(cfg);
+    cc_config_free(cfg);
+}
+
 static void
 setup(void)
 {
@@ -349,9 +359,7 @@ START_TEST(idle_timeout_closes_1001)
     cc_config *cfg;
     cc_config_new(&cfg, NULL);
     cc_config_set_ms(cfg, CC_OPT_WS_IDLE_TIMEOUT_MS, 300);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     connect_client("/ws");
     ck_assert(count_reached(&F.c_open, 1, 3000));
     uint64_t t0 = uv_now(&F.loop);
@@ -695,6 +703,25 @@ START_TEST(ws_handshake_refusals)
 }
 END_TEST
 
+/* A blocking client socket with a small receive buffer that completes the
+ * WebSocket handshake and then never reads: a slow consumer. */
+static int
+raw_ws_never_reading(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    static const char hs[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n";
+    ck_assert_int_eq(send(s, hs, sizeof hs - 1, 0), (ssize_t)(sizeof hs - 1));
+    ck_assert(count_reached(&F.s_open, 1, 3000));
+    return s;
+}
+
 static int unread_closed;
 static void
 flood(uv_timer_t *t)
@@ -723,21 +750,9 @@ START_TEST(slow_consumer_closed_1008)
     cc_config_set_int(cfg, CC_OPT_OUT_MAX, 256 * 1024);
     cc_config_set_int(cfg, CC_OPT_OUT_HIGH_WATER, 64 * 1024);
     cc_config_set_ms(cfg, CC_OPT_CLOSE_TIMEOUT_MS, 200);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     /* a raw client that completes the handshake and never reads */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
-    static const char hs[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                             "Sec-WebSocket-Version: 13\r\n\r\n";
-    ck_assert_int_eq(send(s, hs, sizeof hs - 1, 0), (ssize_t)(sizeof hs - 1));
-    ck_assert(count_reached(&F.s_open, 1, 3000));
+    int s = raw_ws_never_reading();
     uv_timer_t t;
     uv_timer_init(&F.loop, &t);
     unread_closed = 0;
@@ -757,9 +772,7 @@ START_TEST(slowloris_header_timeout)
     cc_config *cfg;
     cc_config_new(&cfg, NULL);
     cc_config_set_ms(cfg, CC_OPT_HTTP_HEADER_TIMEOUT_MS, 300);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     static const char part[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
     raw r = {.send = part, .send_len = sizeof part - 1};
     uint64_t t0 = uv_now(&F.loop);
@@ -917,9 +930,7 @@ START_TEST(binary_refused_when_disabled)
     cc_config *cfg;
     cc_config_new(&cfg, NULL);
     cc_config_set_int(cfg, CC_OPT_WS_ALLOW_BINARY, 0);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     cc_ws_conn *c = connect_client("/ws");
     ck_assert(count_reached(&F.c_open, 1, 3000));
     cc_ws_send_text(c, "text is fine", 12);
@@ -949,9 +960,7 @@ START_TEST(high_water_callback_fires_once)
     cc_config_new(&cfg, NULL);
     cc_config_set_int(cfg, CC_OPT_OUT_HIGH_WATER, 4096);
     cc_config_set_int(cfg, CC_OPT_OUT_MAX, 1 << 20);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     cc_ws_endpoint_on_high_water(F.sep, on_hw, NULL);
     hw_calls = 0;
     connect_client("/ws");
@@ -976,9 +985,7 @@ START_TEST(server_pings_idle_clients)
     cc_config_new(&cfg, NULL);
     cc_config_set_ms(cfg, CC_OPT_WS_PING_INTERVAL_MS, 200);
     cc_config_set_ms(cfg, CC_OPT_WS_IDLE_TIMEOUT_MS, 700);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     /* our client answers pings with pongs, which count as activity: the
      * idle timeout never fires while the server keeps pinging */
     cc_ws_conn *c = connect_client("/ws");
@@ -1019,9 +1026,7 @@ START_TEST(wss_round_trip_with_verification)
     cc_config_new(&cfg, NULL);
     cc_config_set_str(cfg, CC_OPT_TLS_CERT_FILE, cert);
     cc_config_set_str(cfg, CC_OPT_TLS_KEY_FILE, key);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     cc_config *ccfg;
     cc_config_new(&ccfg, NULL);
     cc_config_set_str(ccfg, CC_OPT_TLS_CA_FILE, cert);
@@ -1067,20 +1072,8 @@ START_TEST(ping_flood_without_reading_closed_1008)
     cc_config_new(&cfg, NULL);
     cc_config_set_int(cfg, CC_OPT_OUT_MAX, 64 * 1024);
     cc_config_set_ms(cfg, CC_OPT_CLOSE_TIMEOUT_MS, 200);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
-    static const char hs[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                             "Sec-WebSocket-Version: 13\r\n\r\n";
-    ck_assert_int_eq(send(s, hs, sizeof hs - 1, 0), (ssize_t)(sizeof hs - 1));
-    ck_assert(count_reached(&F.s_open, 1, 3000));
+    restart_with(cfg);
+    int s = raw_ws_never_reading();
     /* masked pings with a 125-byte payload, never reading the pongs */
     uint8_t frame[2 + 4 + 125];
     frame[0] = 0x89;
@@ -1117,9 +1110,7 @@ START_TEST(keepalive_request_gets_header_timeout)
     cc_config_new(&cfg, NULL);
     cc_config_set_ms(cfg, CC_OPT_HTTP_HEADER_TIMEOUT_MS, 300);
     cc_config_set_ms(cfg, CC_OPT_HTTP_KEEPALIVE_MS, 20000);
-    teardown();
-    setup_with(cfg);
-    cc_config_free(cfg);
+    restart_with(cfg);
     ck_assert_int_eq(cc_server_route(F.srv, "GET", "/hello", hello_handler, NULL), 0);
     ck_assert_int_eq(cc_server_route(F.srv, "GET", "/bad", bad_status_handler, NULL), 0);
     /* a full request, then only part of the next head: the second head's
