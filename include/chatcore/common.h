@@ -51,6 +51,7 @@ extern "C" {
     XX(ENOBUFS, UV_ENOBUFS, "outbound queue full")                           \
     XX(EPIPE, UV_EPIPE, "connection closed")                                 \
     XX(ENOTSUP, UV_ENOTSUP, "operation not supported")                       \
+    XX(EIO, UV_EIO, "input/output error")                                    \
     XX(EPROTO, -5000, "protocol error")                                      \
     XX(EFRAME, -5001, "malformed WebSocket frame")                           \
     XX(ESTATE, -5002, "operation not allowed in this state")                 \

@@ -148,6 +148,11 @@ CC_API cc_ws_endpoint *cc_ws_conn_endpoint(const cc_ws_conn *c);
 /* Selected subprotocol, "" when none. */
 CC_API const char *cc_ws_conn_subprotocol(const cc_ws_conn *c);
 CC_API size_t cc_ws_conn_queued(const cc_ws_conn *c);
+/* Override the endpoint's idle timeout (CC_OPT_WS_IDLE_TIMEOUT_MS) for
+ * this connection: closed with 1001 after `ms` without a frame from the
+ * peer; 0 restores the endpoint's. Returns 0 or CC_EINVAL (ms over
+ * 2^32 - 1). Since 0.2. */
+CC_API int cc_ws_conn_set_idle_timeout(cc_ws_conn *c, uint64_t ms);
 CC_API int cc_ws_conn_peer(const cc_ws_conn *c, char *out, size_t cap);
 
 /* ---- shared messages: encode once, send to many ----

@@ -40,6 +40,29 @@ static inline void cc__list_remove(cc__list *n)
     n->next = n->prev = n;
 }
 
+/* Intrusive string-keyed hash map (lib/core/map.c). The key must stay
+ * valid and unchanged while the node is in the map (point it into the
+ * entry). Not thread-safe. */
+typedef struct cc__hnode {
+    struct cc__hnode *next;
+    const char *key;
+    uint32_t h;
+} cc__hnode;
+typedef struct cc__map {
+    cc__hnode **b;
+    size_t nb, n;
+    const cc_allocator *a;
+} cc__map;
+uint32_t cc__hash_str(const char *s);
+void cc__map_init(cc__map *m, const cc_allocator *a);
+void cc__map_free(cc__map *m);          /* the bucket array only */
+cc__hnode *cc__map_get(const cc__map *m, const char *key);
+int cc__map_put(cc__map *m, cc__hnode *n, const char *key); /* no dup check */
+void cc__map_del(cc__map *m, cc__hnode *n);
+/* Iterate: n = cc__map_next(m, &it, NULL) then n = cc__map_next(m, &it, n).
+ * Do not delete the current node while iterating (save next first). */
+cc__hnode *cc__map_next(const cc__map *m, size_t *it, cc__hnode *cur);
+
 /* One node of the cross-thread post queue. */
 typedef struct cc__post {
     struct cc__post *next;

@@ -76,6 +76,7 @@ typedef struct cc__conn {
     uint32_t in_len, in_cap;
     uint64_t deadline;         /* loop ms; 0 = none */
     uint64_t last_rx;          /* loop ms of the last frame received */
+    uint32_t idle_ms;          /* this connection's idle timeout; 0 = ep's */
     cc__http_parser *hp;       /* HTTP phase only */
     cc_http_req *req;          /* request being answered */
     cc__tls *tls;

@@ -443,7 +443,8 @@ cc__ws_timeout(cc__conn *c, uint64_t now)
         return;
     }
     cc_ws_endpoint *ep = c->ep;
-    if (ep->idle_ms && now - c->last_rx >= ep->idle_ms) {
+    uint64_t idle = c->idle_ms ? c->idle_ms : ep->idle_ms;
+    if (idle && now - c->last_rx >= idle) {
         cc__ws_close_code(c, CC_WS_CLOSE_GOING_AWAY, "idle timeout", 12,
                           CC_ETIMEDOUT);
         return;
@@ -564,6 +565,15 @@ const char *
 cc_ws_conn_subprotocol(const cc_ws_conn *c)
 {
     return c->c.subproto ? c->c.subproto : "";
+}
+
+int
+cc_ws_conn_set_idle_timeout(cc_ws_conn *c, uint64_t ms)
+{
+    if (ms > UINT32_MAX)
+        return CC_EINVAL;
+    c->c.idle_ms = (uint32_t)ms;
+    return 0;
 }
 
 size_t
