@@ -14,5 +14,7 @@
 #include "server.h"
 #include "ws.h"
 #include "auth.h"
+#include "store.h"
+#include "chat.h"
 
 #endif

@@ -52,6 +52,21 @@ typedef enum cc_option {
     /* ms: server-sent pings to idle conns [0 = off] */
     CC_OPT_WS_PING_INTERVAL_MS = 18,
     CC_OPT_CLIENT_BIND_ADDR = 19, /* str, clients: local source address */
+    /* ---- the chat engine (chat.h), since 0.2 ---- */
+    CC_OPT_CHAT_NODE = 20,          /* str: hello's "node" ["node-1"] */
+    /* str: the server's admin key; unset = the stored one, or a new one
+     * generated and stored on first start */
+    CC_OPT_CHAT_ADMIN_KEY = 21,
+    /* int: WebSocket upgrades per minute per IP, all tenants [600] */
+    CC_OPT_CHAT_IP_UPGRADES_PER_MIN = 22,
+    /* int: agent logins (POST /v1/auth/agent) per minute per IP [10] */
+    CC_OPT_CHAT_LOGINS_PER_MIN = 23,
+    /* int: unacked msg frames per connection before 1008 [1024] */
+    CC_OPT_CHAT_MAX_UNACKED = 24,
+    /* ms: first retransmit timeout, doubling [2000] */
+    CC_OPT_CHAT_RTO_MS = 25,
+    /* ms: retransmit timeout cap [30000] */
+    CC_OPT_CHAT_RTO_MAX_MS = 26,
     CC_OPT__MAX
 } cc_option;
 

@@ -33,6 +33,13 @@ static const opt_desc descs[CC_OPT__MAX] = {
     [CC_OPT_TLS_CA_FILE] = {K_STR, 0, 0, 0},
     [CC_OPT_WS_PING_INTERVAL_MS] = {K_MS, 0, 0, 86400000},
     [CC_OPT_CLIENT_BIND_ADDR] = {K_STR, 0, 0, 0},
+    [CC_OPT_CHAT_NODE] = {K_STR, 0, 0, 0},
+    [CC_OPT_CHAT_ADMIN_KEY] = {K_STR, 0, 0, 0},
+    [CC_OPT_CHAT_IP_UPGRADES_PER_MIN] = {K_INT, 600, 1, 100000000},
+    [CC_OPT_CHAT_LOGINS_PER_MIN] = {K_INT, 10, 1, 100000000},
+    [CC_OPT_CHAT_MAX_UNACKED] = {K_INT, 1024, 1, 1000000},
+    [CC_OPT_CHAT_RTO_MS] = {K_MS, 2000, 10, 600000},
+    [CC_OPT_CHAT_RTO_MAX_MS] = {K_MS, 30000, 10, 3600000},
 };
 
 struct cc_config {
