@@ -210,8 +210,8 @@ cc__chat_tenant_apply(cc_chat *c, const cc__tenant_cfg *cfg, int *created,
         return CC_ENOMEM;
     int rc = cc__store_tenant_put(c->st, t->cfg.id, c->jb.p,
                                   cb ? cb : store_done, cb ? data : c);
-    if (rc == 0)
-        c->pending++;
+    if (rc == 0 && !cb)
+        c->pending++;   /* with cb, the caller's op holds the count */
     cc__sess_tenant_changed(t);
     return rc;
 }
@@ -236,8 +236,8 @@ cc__chat_agent_apply(cc_chat *c, cc__tenant *t, const cc__agent_cfg *cfg,
         return CC_ENOMEM;
     int rc = cc__store_agent_put(c->st, t->cfg.id, ag->cfg.id, c->jb.p,
                                  cb ? cb : store_done, cb ? data : c);
-    if (rc == 0)
-        c->pending++;
+    if (rc == 0 && !cb)
+        c->pending++;   /* with cb, the caller's op holds the count */
     return rc;
 }
 
