@@ -792,6 +792,52 @@ START_TEST(failed_transaction_fails_every_op)
 }
 END_TEST
 
+/* An op that fails at SQL level after others ran (here a trigger aborts
+ * it) fails the whole transaction: appends that ran before it are rolled
+ * back, and their seqs are handed out again. */
+START_TEST(failure_mid_batch_rolls_back)
+{
+    env_init(&E);
+    env_open(&E, 0);
+    put_sess("t1", "s1", "v1", CC__S_ACTIVE, 1);
+    slot *s = slots(8);
+    ck_assert_int_eq(append("t1", "s1", "a", "{}", 10, &s[0]), 0);
+    drain();
+    ck_assert_uint_eq(s[0].seq, 1);
+    sqlite3 *blk = block_writer(E.path);
+    ck_assert_int_eq(sqlite3_exec(blk,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON meta "
+                                  "WHEN NEW.key='boom' BEGIN "
+                                  "SELECT RAISE(ABORT,'boom'); END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(append("t1", "s1", "b", "{}", 20, &s[1]), 0);
+    ck_assert_int_eq(append("t1", "s1", "c", "{}", 21, &s[2]), 0);
+    ck_assert_int_eq(cc__store_msgs_read(E.st, "t1", "s1", 0, 10, 0, on_res,
+                                         &s[3]), 0);
+    ck_assert_int_eq(cc__store_meta_put(E.st, "boom", "x", on_res, &s[4]),
+                     0);
+    usleep(20000);
+    unblock_writer(blk);
+    drain();
+    for (int i = 1; i <= 4; i++)
+        ck_assert_int_eq(s[i].rc, CC_EBACKEND);
+    ck_assert_uint_eq(s[1].seq, 0);
+    ck_assert_uint_eq(s[3].nmsgs, 0);
+    /* b and c were never stored: b is new again and gets seq 2 */
+    ck_assert_int_eq(append("t1", "s1", "b", "{}", 30, &s[5]), 0);
+    ck_assert_int_eq(cc__store_session_get(E.st, "t1", "s1", on_res, &s[6]),
+                     0);
+    drain();
+    ck_assert_int_eq(s[5].rc, 0);
+    ck_assert_int_eq(s[5].dup, 0);
+    ck_assert_uint_eq(s[5].seq, 2);
+    ck_assert_uint_eq(s[6].sess[0].last_seq, 2);
+    ck_assert_uint_eq(s[6].sess[0].updated, 30);
+    free(s);
+    env_fini(&E);
+}
+END_TEST
+
 START_TEST(msgs_read_forward_and_tail)
 {
     env_init(&E);
@@ -1477,6 +1523,7 @@ cc_test_suite(void)
     tcase_add_test(tc, dup_cid_in_one_batch);
     tcase_add_test(tc, enoent_does_not_spoil_the_batch);
     tcase_add_test(tc, failed_transaction_fails_every_op);
+    tcase_add_test(tc, failure_mid_batch_rolls_back);
     tcase_add_test(tc, msgs_read_forward_and_tail);
     tcase_add_test(tc, cursors_never_lower);
     tcase_add_test(tc, tenant_del_removes_everything);

@@ -142,6 +142,8 @@ typedef struct cc__gconn {
     uint64_t want_last_seq;
     int has_last_seq;
     char ip[48];
+    int inflight;             /* sends waiting for their commit */
+    int close_code;           /* close once inflight drains (4008) */
     int refs;                 /* 1 while open + pending async work */
 } cc__gconn;
 
@@ -262,6 +264,8 @@ void cc__gw_unsub(cc__gconn *g, cc__session *s);
 void cc__gw_replay(cc__gconn *g, cc__session *s, uint64_t after);
 void cc__gw_acked(cc__gconn *g, cc__session *s, uint64_t seq);
 void cc__gw_close(cc__gconn *g, int code, const char *reason);
+/* a send of g completed (its `sent` or error was written) */
+void cc__gw_send_done(cc__gconn *g);
 void cc__gw_tick(cc_chat *c, uint64_t now);
 cc_ws_msg *cc__gw_msg_frame(cc_chat *c, const cc__session *s,
                             const cc__smsg *m);

@@ -648,8 +648,19 @@ refuse(cc__gconn *g, const cc__cframe *f, int64_t wait)
         cc__chat_log(c, CC_LOG_WARN, "rate limit exceeded repeatedly",
                      "\"tenant\":\"%s\",\"user\":\"%s\",\"ip\":\"%s\"",
                      g->t->cfg.id, g->who, g->ip);
-        cc__gw_close(g, 4008, "rate limit exceeded repeatedly");
+        /* sends accepted before still get their `sent`; frames after this
+         * are ignored */
+        g->close_code = 4008;
+        if (!g->inflight)
+            cc__gw_close(g, 4008, "rate limit exceeded repeatedly");
     }
+}
+
+void
+cc__gw_send_done(cc__gconn *g)
+{
+    if (--g->inflight == 0 && g->close_code == 4008)
+        cc__gw_close(g, 4008, "rate limit exceeded repeatedly");
 }
 
 static void
@@ -681,7 +692,7 @@ on_message(cc_ws_conn *ws, int opcode, const uint8_t *msg, size_t len,
 {
     CC__UNUSED(data);
     cc__gconn *g = cc_ws_conn_get_data(ws);
-    if (!g || !g->ws || opcode != CC_WS_TEXT)
+    if (!g || !g->ws || opcode != CC_WS_TEXT || g->close_code)
         return;
     cc_chat *c = g->chat;
     cc__tenant *t = g->t;

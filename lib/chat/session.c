@@ -1215,6 +1215,8 @@ send_done(cc__store_res *res, void *data)
         }
     cc_ws_msg_release(frame);
 out:
+    if (g)
+        cc__gw_send_done(g);
     sop_free(o);
 }
 
@@ -1237,6 +1239,7 @@ do_send(cc__gconn *g, cc__session *s, cc__cframe *f)
         sop_free(o);
         return;
     }
+    g->inflight++;
     if (!first)
         return;
     /* the first message queues the session, or assigns it at once */

@@ -996,8 +996,13 @@ write_tenant(cc__jbuf *b, const cc__tenant_cfg *t, int with_secret,
     cc__jbuf_i64(b, t->presign_per_min);
     lit(b, "},\"webhook\":{\"url\":");
     str_or_null(b, t->webhook_url);
-    lit(b, ",\"secret\":");
-    str_or_null(b, t->webhook_secret);
+    /* the webhook secret is write-only like the tenant's: hidden, it is
+     * left out rather than written as null, so that PATCHing a tenant
+     * with its own GET form does not remove it; null still says "none" */
+    if (with_secret || storage || t->webhook_secret[0] == '\0') {
+        lit(b, ",\"secret\":");
+        str_or_null(b, t->webhook_secret);
+    }
     lit(b, "}}");
 }
 
