@@ -1114,7 +1114,9 @@ int
 cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
                      unsigned flags)
 {
-    if (!out || !ctx || !path || (flags & ~(unsigned)CC_STORE_SYNC_FULL))
+    /* "" would be a private temporary database: never what is meant */
+    if (!out || !ctx || !path || !*path ||
+        (flags & ~(unsigned)CC_STORE_SYNC_FULL))
         return CC_EINVAL;
     cc_store *st = CC__CALLOC(ctx, 1, sizeof *st);
     if (!st)
