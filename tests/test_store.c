@@ -736,6 +736,36 @@ START_TEST(dup_cid_in_one_batch)
 }
 END_TEST
 
+/* cids are scoped per sender: the agent's "a" is not the visitor's "a" */
+START_TEST(cid_scoped_per_sender)
+{
+    env_init(&E);
+    env_open(&E, 0);
+    put_sess("t1", "s1", "v1", CC__S_ACTIVE, 1);
+    slot *s = slots(4);
+    ck_assert_int_eq(append("t1", "s1", "a", "{\"n\":1}", 100, &s[0]), 0);
+    ck_assert_int_eq(cc__store_msg_append(E.st, "t1", "s1", "a", "agent:a1", 1,
+                                          "{\"n\":2}", 7, 200, on_res, &s[1]),
+                     0);
+    ck_assert_int_eq(cc__store_msg_append(E.st, "t1", "s1", "a", "agent:a1", 1,
+                                          "{\"n\":3}", 7, 300, on_res, &s[2]),
+                     0);
+    ck_assert_int_eq(append("t1", "s1", "a", "{\"n\":4}", 400, &s[3]), 0);
+    drain();
+    ck_assert_int_eq(s[0].dup, 0);
+    ck_assert_uint_eq(s[0].seq, 1);
+    ck_assert_int_eq(s[1].dup, 0);
+    ck_assert_uint_eq(s[1].seq, 2);
+    ck_assert_int_eq(s[2].dup, 1);
+    ck_assert_uint_eq(s[2].seq, 2);
+    ck_assert_uint_eq(s[2].ts, 200);
+    ck_assert_int_eq(s[3].dup, 1);
+    ck_assert_uint_eq(s[3].seq, 1);
+    free(s);
+    env_fini(&E);
+}
+END_TEST
+
 START_TEST(enoent_does_not_spoil_the_batch)
 {
     env_init(&E);
@@ -1553,6 +1583,7 @@ cc_test_suite(void)
     tcase_add_test(tc, session_put_get_list);
     tcase_add_test(tc, msg_append_contiguous);
     tcase_add_test(tc, dup_cid_in_one_batch);
+    tcase_add_test(tc, cid_scoped_per_sender);
     tcase_add_test(tc, enoent_does_not_spoil_the_batch);
     tcase_add_test(tc, failed_transaction_fails_every_op);
     tcase_add_test(tc, failure_mid_batch_rolls_back);

@@ -170,8 +170,9 @@ static const char *const stmt_sql[S__N] = {
         "UPDATE sessions SET last_seq=?2,updated=?3 WHERE sid=?1",
     [S_MSG_INSERT] =
         "INSERT INTO messages(sid,seq,ts,sender,kind,cid,body) "
-        "VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(sid,cid) DO NOTHING",
-    [S_MSG_DUP] = "SELECT seq,ts FROM messages WHERE sid=?1 AND cid=?2",
+        "VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(sid,sender,cid) DO NOTHING",
+    [S_MSG_DUP] = "SELECT seq,ts FROM messages WHERE sid=?1 AND sender=?3 "
+                  "AND cid=?2",
     [S_CURSOR_PUT] =
         "INSERT INTO cursors(tenant,session,user,acked,read) "
         "VALUES(?1,?2,?3,?4,?5) ON CONFLICT(tenant,session,user) DO UPDATE "
@@ -239,7 +240,7 @@ static const char schema_sql[] =
     " ts INTEGER NOT NULL, sender TEXT NOT NULL, kind INTEGER NOT NULL,"
     " cid TEXT, body TEXT NOT NULL);"
     "CREATE UNIQUE INDEX messages_by_seq ON messages(sid,seq);"
-    "CREATE UNIQUE INDEX messages_by_cid ON messages(sid,cid);"
+    "CREATE UNIQUE INDEX messages_by_cid ON messages(sid,sender,cid);"
     "CREATE TABLE cursors(tenant TEXT NOT NULL, session TEXT NOT NULL,"
     " user TEXT NOT NULL, acked INTEGER NOT NULL, read INTEGER NOT NULL,"
     " PRIMARY KEY(tenant,session,user)) WITHOUT ROWID;";
@@ -509,6 +510,7 @@ exec_append(cc_store *st, op *o)
         s = st->stmt[S_MSG_DUP];
         sqlite3_bind_int64(s, 1, e->sid);
         bind_str(s, 2, cid);
+        bind_str(s, 3, o->s[3] + o->body_len + 1);
         rc = sqlite3_step(s);
         if (rc != SQLITE_ROW) {
             sqlite3_reset(s);

@@ -1007,6 +1007,12 @@ cc__sess_tick(cc_chat *c, uint64_t now)
         if (s->state != CC__S_NEW && s->state != CC__S_QUEUED &&
             s->state != CC__S_ACTIVE)
             continue;
+        if (s->state == CC__S_NEW && s->last_seq == 0) {
+            /* a widget opened and left without a word: nothing to keep
+             * (docs/protocol.md rule 58) */
+            do_close(s, NULL, "system", "expired");
+            continue;
+        }
         s->prev_state = s->state;
         if (s->state == CC__S_QUEUED) {
             queue_remove(s);

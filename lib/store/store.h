@@ -113,8 +113,10 @@ int cc__store_session_put(cc_store *st, const cc__sess_rec *s,
                           cc__store_cb cb, void *data);
 /* Append a message to a session: seq = the session's last_seq + 1, which
  * becomes its last_seq (and `updated` = ts). With a cid (not NULL) that
- * the session already has, nothing is written and res->dup = 1 with the
- * original's seq and ts. cid NULL = a system message. The session row
+ * the session already has from the same sender (`from`), nothing is
+ * written and res->dup = 1 with the original's seq and ts: cids are
+ * scoped per sender, so a visitor and an agent that happen to pick the
+ * same cid write two messages. cid NULL = a system message. The session row
  * must exist (else rc CC_ENOENT). body is a JSON object's text. */
 int cc__store_msg_append(cc_store *st, const char *tenant,
                          const char *session, const char *cid,
