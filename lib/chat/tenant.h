@@ -72,10 +72,12 @@ void cc__tenant_defaults(cc__tenant_cfg *t, const char *id);
 /* Build *out from a PUT body (`json`, len bytes): every field optional and
  * validated; absent ones take their defaults. `id` (from the URL) is the
  * id; a body "id" that differs is an error. A body without "secret" gets
- * a generated one (cc__secret_gen). Returns 0, or CC_EINVAL with *err a
- * static English message naming the field ("session_ttl: must be an
- * integer from 1 to 604800"), or CC_ENOMEM. Unknown fields are an error
- * ("<name>: unknown field") so typos are caught. */
+ * a generated one (cc__secret_gen). Returns 0, or CC_EINVAL with *err an
+ * English message naming the field ("session_ttl: must be an integer from
+ * 1 to 604800"), or CC_ENOMEM. Unknown fields are an error ("<name>:
+ * unknown field") so typos are caught. *err is static, or (when it quotes
+ * a field name from the body) points into *out, valid while *out is left
+ * unchanged. */
 int cc__tenant_from_put(const char *id, const char *json, size_t len,
                         cc__tenant_cfg *out, const char **err);
 /* JSON merge patch (RFC 7396) of `patch` over `cur` into *out (cur and out
@@ -85,7 +87,9 @@ int cc__tenant_from_put(const char *id, const char *json, size_t len,
 int cc__tenant_patch(const cc__tenant_cfg *cur, const char *patch, size_t len,
                      cc__tenant_cfg *out, const char **err);
 /* The API form (the object above): "secret" only when with_secret, never
- * old_secret. Appends to b. */
+ * old_secret; the webhook's secret likewise only when with_secret (else
+ * the webhook object has no "secret" when one is set, and "secret":null
+ * when none is). Appends to b. */
 void cc__tenant_to_json(cc__jbuf *b, const cc__tenant_cfg *t,
                         int with_secret);
 /* Storage form: everything, including old_secret and old_secret_until.
