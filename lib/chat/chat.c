@@ -101,7 +101,8 @@ cc__visitor_maybe_free(cc__visitor *v)
 {
     if (v->nconns || v->live || v->refs)
         return;
-    cc__map_del(&v->t->visitors, &v->hn);
+    if (!v->t->deleted)   /* a deleted tenant's map is not kept up */
+        cc__map_del(&v->t->visitors, &v->hn);
     cc__free(v->t->chat->a, v, sizeof(*v));
 }
 
@@ -309,14 +310,8 @@ cc__chat_tenant_delete(cc_chat *c, cc__tenant *t)
         cc__agent_unref(ag);
         n = next;
     }
-    it = 0;
-    n = cc__map_next(&t->visitors, &it, NULL);
-    while (n) {
-        cc__hnode *next = cc__map_next(&t->visitors, &it, n);
-        cc__visitor *v = CC__CONTAINER_OF(n, cc__visitor, hn);
-        cc__visitor_maybe_free(v);
-        n = next;
-    }
+    /* visitors go with their last session or connection
+     * (cc__visitor_maybe_free); the map is no longer kept up */
     if (cc__store_tenant_del(c->st, t->cfg.id, store_done, c) == 0)
         c->pending++;
     cc__tenant_unref(t);

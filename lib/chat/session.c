@@ -68,8 +68,7 @@ cc__sess_unref(cc__session *s)
     const cc_allocator *a = t->chat->a;
     if (s->v) {
         s->v->refs--;
-        if (!t->deleted)
-            cc__visitor_maybe_free(s->v);
+        cc__visitor_maybe_free(s->v);
     }
     cc__free_str(a, s->preview);
     cc__free_str(a, s->close_reason);
@@ -950,8 +949,7 @@ cc__sess_detach(cc__gconn *g)
         if (s->gone_link.next == &s->gone_link)
             cc__list_push(&c->gone, &s->gone_link);
     }
-    if (!v->t->deleted)
-        cc__visitor_maybe_free(v);
+    cc__visitor_maybe_free(v);
 }
 
 /* ---- cursors ---- */
