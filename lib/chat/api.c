@@ -165,6 +165,39 @@ mint(cc__tenant *t, const char *sub, int role, int64_t ttl, char *out,
                        strlen(t->cfg.secret), out, cap);
 }
 
+/* A per-IP limit for an HTTP endpoint; answers 429 itself. */
+static int
+ip_limited(cc_chat *c, cc_http_req *req, cc__map *m, int per_min)
+{
+    char ip[48] = "";
+    cc_http_req_peer(req, ip, sizeof(ip));
+    if (!cc__chat_ip_take(c, m, ip, per_min))
+        return 0;
+    cc_http_respond_error(req, 429, "rate_limited",
+                          "too many requests from this address");
+    return 1;
+}
+
+/* {"token","visitor"?,"expires"} */
+static void
+respond_token(cc_chat *c, cc_http_req *req, const char *tok,
+              const char *visitor, int64_t exp)
+{
+    cc__jbuf b;
+    cc__jbuf_init(&b, c->a);
+    cc__jbuf_raw(&b, "{\"token\":", 9);
+    cc__jbuf_str(&b, tok);
+    if (visitor) {
+        cc__jbuf_raw(&b, ",\"visitor\":", 11);
+        cc__jbuf_str(&b, visitor);
+    }
+    cc__jbuf_raw(&b, ",\"expires\":", 11);
+    cc__jbuf_i64(&b, exp);
+    cc__jbuf_raw(&b, "}", 1);
+    respond_jb(req, 200, &b);
+    cc__jbuf_free(&b);
+}
+
 /* ---- POST /v1/auth/visitor ---- */
 
 static void
@@ -172,13 +205,8 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
 {
     cc_chat *c = data;
     CC__UNUSED(srv);
-    char ip[48] = "";
-    cc_http_req_peer(req, ip, sizeof(ip));
-    if (cc__chat_ip_take(c, &c->ipb, ip, c->ip_upgrades_per_min)) {
-        cc_http_respond_error(req, 429, "rate_limited",
-                              "too many requests from this address");
+    if (ip_limited(c, req, &c->ipb, c->ip_upgrades_per_min))
         return;
-    }
     cJSON *j = parse_body(req);
     if (!j)
         return;
@@ -231,17 +259,7 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
         cc_http_respond_error(req, 503, "internal", "could not mint a token");
         goto out;
     }
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    cc__jbuf_raw(&b, "{\"token\":", 9);
-    cc__jbuf_str(&b, tok);
-    cc__jbuf_raw(&b, ",\"visitor\":", 11);
-    cc__jbuf_str(&b, vid);
-    cc__jbuf_raw(&b, ",\"expires\":", 11);
-    cc__jbuf_i64(&b, exp);
-    cc__jbuf_raw(&b, "}", 1);
-    respond_jb(req, 200, &b);
-    cc__jbuf_free(&b);
+    respond_token(c, req, tok, vid, exp);
 out:
     cJSON_Delete(j);
 }
@@ -282,15 +300,7 @@ login_done(uv_work_t *w, int status)
         areq_free(r);
         return;
     }
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    cc__jbuf_raw(&b, "{\"token\":", 9);
-    cc__jbuf_str(&b, tok);
-    cc__jbuf_raw(&b, ",\"expires\":", 11);
-    cc__jbuf_i64(&b, exp);
-    cc__jbuf_raw(&b, "}", 1);
-    respond_jb(r->req, 200, &b);
-    cc__jbuf_free(&b);
+    respond_token(c, r->req, tok, NULL, exp);
     cc__chat_log(c, CC_LOG_INFO, "agent login",
                  "\"tenant\":\"%s\",\"agent\":\"%s\"", r->tid, r->id);
     areq_free(r);
@@ -301,13 +311,8 @@ auth_agent(cc_server *srv, cc_http_req *req, void *data)
 {
     cc_chat *c = data;
     CC__UNUSED(srv);
-    char ip[48] = "";
-    cc_http_req_peer(req, ip, sizeof(ip));
-    if (cc__chat_ip_take(c, &c->loginb, ip, c->logins_per_min)) {
-        cc_http_respond_error(req, 429, "rate_limited",
-                              "too many logins from this address");
+    if (ip_limited(c, req, &c->loginb, c->logins_per_min))
         return;
-    }
     cJSON *j = parse_body(req);
     if (!j)
         return;

@@ -203,9 +203,7 @@ send_to_list(cc__list *head, int agent_list, cc__jbuf *b,
 static void
 to_visitor(cc__session *s, cc__jbuf *b)
 {
-    if (s->v && s->v->live == s)
-        send_to_list(&s->v->conns, 0, b, NULL);
-    else if (s->v)
+    if (s->v)
         send_to_list(&s->v->conns, 0, b, NULL);
 }
 
@@ -216,10 +214,11 @@ to_agent(cc__agent *ag, cc__jbuf *b)
         send_to_list(&ag->conns, 0, b, NULL);
 }
 
-static void
-queue_frame(cc__tenant *t, cc__jbuf *b)
+/* The oldest waiting sessions (docs/protocol.md rule 48), for `queue`
+ * and the agent's `hello`; items borrow from the sessions. */
+static size_t
+queue_items(cc__tenant *t, cc__queue_item items[CC__QUEUE_SNAPSHOT_MAX])
 {
-    cc__queue_item items[CC__QUEUE_SNAPSHOT_MAX];
     size_t n = 0;
     for (cc__list *l = t->queue.next;
          l != &t->queue && n < CC__QUEUE_SNAPSHOT_MAX; l = l->next) {
@@ -230,7 +229,14 @@ queue_frame(cc__tenant *t, cc__jbuf *b)
         items[n].preview = s->preview;
         n++;
     }
-    cc__enc_queue(b, items, n);
+    return n;
+}
+
+static void
+queue_frame(cc__tenant *t, cc__jbuf *b)
+{
+    cc__queue_item items[CC__QUEUE_SNAPSHOT_MAX];
+    cc__enc_queue(b, items, queue_items(t, items));
 }
 
 /* Tell every agent the queue and every waiting visitor its position. Runs
@@ -828,16 +834,7 @@ agent_hello(cc__gconn *g)
     cc__tenant *t = g->t;
     cc__agent *ag = g->agent;
     cc__queue_item items[CC__QUEUE_SNAPSHOT_MAX];
-    size_t nq = 0;
-    for (cc__list *l = t->queue.next;
-         l != &t->queue && nq < CC__QUEUE_SNAPSHOT_MAX; l = l->next) {
-        cc__session *s = CC__CONTAINER_OF(l, cc__session, qlink);
-        items[nq].session = s->id;
-        items[nq].visitor = s->v ? s->v->id : "";
-        items[nq].since = s->since;
-        items[nq].preview = s->preview;
-        nq++;
-    }
+    size_t nq = queue_items(t, items);
     size_t ns = 0, cap = (size_t)(ag->serving > 0 ? ag->serving : 1);
     cc__sess_item *si = cc__calloc(c->a, cap, sizeof(*si));
     cc__session **ss = cc__calloc(c->a, cap, sizeof(*ss));
