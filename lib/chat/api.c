@@ -117,25 +117,14 @@ parse_body(cc_http_req *req)
 {
     size_t len = 0;
     const uint8_t *body = cc_http_req_body(req, &len);
-    if (!body || !len) {
-        cc_http_respond_error(req, 400, "bad_request", "body: missing");
-        return NULL;
-    }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts((const char *)body, len, &end, 0);
-    if (!j || !cJSON_IsObject(j) || end != (const char *)body + len) {
-        /* trailing whitespace is fine */
-        int ok = j && cJSON_IsObject(j);
-        for (const char *p = end; ok && p && p < (const char *)body + len; p++)
-            if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-                ok = 0;
-        if (!ok) {
-            cJSON_Delete(j);
-            cc_http_respond_error(req, 400, "bad_request",
-                                  "body: must be a JSON object");
-            return NULL;
-        }
-    }
+    cJSON *j = NULL;
+    const char *err = "";
+    int rc = cc__json_parse_object((const char *)body, body ? len : 0, &j,
+                                   &err);
+    if (rc == CC_ENOMEM)
+        cc_http_respond_error(req, 503, "internal", "out of memory");
+    else if (rc != 0)
+        cc_http_respond_error(req, 400, "bad_request", err);
     return j;
 }
 

@@ -394,6 +394,18 @@ parse_body(pctx *p, const char *json, size_t len)
     return 0;
 }
 
+int
+cc__json_parse_object(const char *json, size_t len, cJSON **out,
+                       const char **err)
+{
+    pctx p;
+    memset(&p, 0, sizeof(p));
+    int rc = parse_body(&p, json, len);
+    *err = rc == 0 ? "" : p.err;
+    *out = rc == 0 ? p.root : NULL;
+    return rc;
+}
+
 /* A number node written as an integer whose value is within [lo, hi]. */
 static int
 get_int(const pctx *p, const cJSON *v, double lo, double hi, int64_t *out)

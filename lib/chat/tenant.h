@@ -128,6 +128,15 @@ void cc__agent_to_storage(cc__jbuf *b, const cc__agent_cfg *ag);
 int cc__agent_from_storage(const char *tenant, const char *id,
                            const char *json, cc__agent_cfg *out);
 
+/* Parse a request body that must be one strict RFC 8259 JSON object (the
+ * same scan as the tenant bodies: no trailing garbage, no leading zeros,
+ * valid UTF-8, no U+0000, nesting <= 16). Returns 0 with *out (free with
+ * cJSON_Delete), CC_EINVAL with *err ("body: not valid JSON", ...), or
+ * CC_ENOMEM. */
+struct cJSON;
+int cc__json_parse_object(const char *json, size_t len, struct cJSON **out,
+                          const char **err);
+
 /* Random bytes from the kernel (getrandom). 0 or CC_EIO. */
 int cc__random(void *buf, size_t n);
 /* A new secret: 32 random bytes as 64 lowercase hex characters (+ NUL
