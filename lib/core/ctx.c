@@ -67,6 +67,9 @@ cc_ctx_new(cc_ctx **out, uv_loop_t *loop, const cc_allocator *a)
     uv_check_init(loop, &ctx->flush_check);
     uv_unref((uv_handle_t *)&ctx->flush_check);
     ctx->flush_check.data = ctx;
+    uv_idle_init(loop, &ctx->flush_idle);
+    uv_unref((uv_handle_t *)&ctx->flush_idle);
+    ctx->flush_idle.data = ctx;
     uv_timer_init(loop, &ctx->sweep);
     uv_unref((uv_handle_t *)&ctx->sweep);
     cc__list_init(&ctx->dirty);
@@ -75,7 +78,7 @@ cc_ctx_new(cc_ctx **out, uv_loop_t *loop, const cc_allocator *a)
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) || seed == 0)
         seed = (uint64_t)(uintptr_t)ctx ^ uv_hrtime() ^ 0x9e3779b97f4a7c15u;
     ctx->prng = seed | 1;
-    ctx->handles_open = 3;
+    ctx->handles_open = 4;
     *out = ctx;
     return 0;
 }
@@ -117,9 +120,11 @@ cc_ctx_close(cc_ctx *ctx, cc_close_cb cb, void *data)
     ctx->close_data = data;
     ctx->async.data = ctx;
     ctx->flush_check.data = ctx;
+    ctx->flush_idle.data = ctx;
     ctx->sweep.data = ctx;
     uv_close((uv_handle_t *)&ctx->async, on_handle_closed);
     uv_close((uv_handle_t *)&ctx->flush_check, on_handle_closed);
+    uv_close((uv_handle_t *)&ctx->flush_idle, on_handle_closed);
     uv_close((uv_handle_t *)&ctx->sweep, on_handle_closed);
 }
 

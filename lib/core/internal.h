@@ -89,6 +89,10 @@ struct cc_ctx {
     int read_buf_busy;
     /* per-loop write batching: connections with queued output */
     uv_check_t flush_check;
+    /* active while output waits, so the poll does not block: output
+     * queued from a timer or before the poll is written in the same loop
+     * turn, not after the next event */
+    uv_idle_t flush_idle;
     cc__list dirty;
     /* cached HTTP Date header value, refreshed once a second */
     char http_date[40];

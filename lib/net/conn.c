@@ -335,6 +335,12 @@ cc__conn_resume(cc__conn *c)
 
 /* ---- output ---- */
 
+static void
+keep_polling(uv_idle_t *h)
+{
+    CC__UNUSED(h);   /* being active is the point: the poll returns at once */
+}
+
 void
 cc__conn_mark_dirty(cc__conn *c)
 {
@@ -342,8 +348,10 @@ cc__conn_mark_dirty(cc__conn *c)
         return;
     c->in_dirty = 1;
     cc__list_push(&c->ctx->dirty, &c->dirty_link);
-    if (!uv_is_active((uv_handle_t *)&c->ctx->flush_check))
+    if (!uv_is_active((uv_handle_t *)&c->ctx->flush_check)) {
         uv_check_start(&c->ctx->flush_check, cc__flush_dirty);
+        uv_idle_start(&c->ctx->flush_idle, keep_polling);
+    }
 }
 
 static void
@@ -588,6 +596,7 @@ cc__flush_dirty(uv_check_t *h)
         flush(c);
     }
     uv_check_stop(&ctx->flush_check);
+    uv_idle_stop(&ctx->flush_idle);
 }
 
 void
