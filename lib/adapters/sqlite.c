@@ -51,12 +51,10 @@
 #define BUSY_TIMEOUT_MS 5000
 /* Sessions the last_seq cache holds before it is dropped and rebuilt. */
 #define CACHE_MAX 65536
-/* WAL size: checkpoint when idle beyond IDLE, after any commit beyond
- * HIGH (under constant load the worker is never idle). A checkpoint in
- * the middle of a burst costs that burst ~30% of its throughput; HIGH
- * bounds the WAL's disk use and the cost of reading through it. */
+/* WAL size beyond which the checkpointer thread is woken after a commit.
+ * It checkpoints on its own connection, beside the writer, so commits are
+ * not held up while the WAL's pages are copied and synced. */
 #define WAL_IDLE_BYTES (16 << 20)
-#define WAL_HIGH_BYTES (64 << 20)
 
 /* the load query spells "closed" as 5 */
 _Static_assert(CC__S_CLOSED == 5, "sessions.state values");
@@ -264,8 +262,14 @@ struct cc_store {
     /* worker only */
     cache cache;
     int wal_pages;            /* frames in the WAL after the last commit */
-    int idle_pages, high_pages;   /* the WAL_*_BYTES in pages */
-    int ckpt_due;             /* checkpoint at the next idle moment */
+    int idle_pages;           /* WAL_IDLE_BYTES in pages */
+    /* the checkpointer: its own connection and thread, so moving the WAL
+     * into the database (and its fsyncs) never holds up a commit */
+    sqlite3 *ckdb;
+    uv_thread_t ckthread;
+    uv_mutex_t ckmu;
+    uv_cond_t ckcond;
+    int ck_due, ck_stop;      /* under ckmu */
     /* loop thread only */
     size_t inflight;          /* queued, callback not yet run */
     int closing;
@@ -851,16 +855,38 @@ on_wal(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* The checkpointer thread: PASSIVE checkpoints on its own connection
+ * whenever the worker finds the WAL over WAL_IDLE_BYTES. A passive
+ * checkpoint runs beside the writer (WAL mode allows one writer and
+ * checkpoints at once); the writer restarts the WAL from its start at
+ * the first transaction after a complete one. */
 static void
-checkpoint(cc_store *st)
+checkpointer(void *arg)
 {
-    int log = 0, done = 0;
-    if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                  &log, &done) == SQLITE_OK &&
-        done == log)
-        st->wal_pages = 0;
-    else
-        st->wal_pages = log - done;
+    cc_store *st = arg;
+    uv_mutex_lock(&st->ckmu);
+    for (;;) {
+        while (!st->ck_due && !st->ck_stop)
+            uv_cond_wait(&st->ckcond, &st->ckmu);
+        if (st->ck_stop)
+            break;
+        st->ck_due = 0;
+        uv_mutex_unlock(&st->ckmu);
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(st->ckdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                  &log, &done);
+        uv_mutex_lock(&st->ckmu);
+    }
+    uv_mutex_unlock(&st->ckmu);
+}
+
+static void
+checkpoint_soon(cc_store *st)
+{
+    uv_mutex_lock(&st->ckmu);
+    st->ck_due = 1;
+    uv_cond_signal(&st->ckcond);
+    uv_mutex_unlock(&st->ckmu);
 }
 
 static void
@@ -870,6 +896,8 @@ db_close(cc_store *st)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
     st->db = NULL;
+    sqlite3_close(st->ckdb);
+    st->ckdb = NULL;
 }
 
 static void
@@ -881,17 +909,6 @@ worker(void *arg)
         if (!st->q_head) {
             if (st->stop)
                 break;
-            if (st->ckpt_due) {
-                /* idle: a good moment to move the WAL into the db (once:
-                 * another process's reader could keep it from finishing) */
-                st->ckpt_due = 0;
-                uv_mutex_unlock(&st->mu);
-                uv_mutex_lock(&st->db_mu);
-                checkpoint(st);
-                uv_mutex_unlock(&st->db_mu);
-                uv_mutex_lock(&st->mu);
-                continue;
-            }
             uv_cond_wait(&st->cond, &st->mu);
             continue;
         }
@@ -909,13 +926,11 @@ worker(void *arg)
 
         uv_mutex_lock(&st->db_mu);
         run_batch(st, head, n);
-        if (st->wal_pages >= st->high_pages)
-            checkpoint(st);   /* never idle: do not let the WAL grow */
-        int due = st->wal_pages >= st->idle_pages;
+        if (st->wal_pages >= st->idle_pages)
+            checkpoint_soon(st);
         uv_mutex_unlock(&st->db_mu);
 
         uv_mutex_lock(&st->mu);
-        st->ckpt_due = due;
         if (st->done_tail)
             st->done_tail->next = head;
         else
@@ -924,6 +939,12 @@ worker(void *arg)
         uv_async_send(&st->async);
     }
     uv_mutex_unlock(&st->mu);
+
+    uv_mutex_lock(&st->ckmu);
+    st->ck_stop = 1;
+    uv_cond_signal(&st->ckcond);
+    uv_mutex_unlock(&st->ckmu);
+    uv_thread_join(&st->ckthread);
 
     uv_mutex_lock(&st->db_mu);
     cache_clear(st);
@@ -951,6 +972,8 @@ on_closed(uv_handle_t *h)
 {
     cc_store *st = h->data;
     uv_cond_destroy(&st->cond);
+    uv_cond_destroy(&st->ckcond);
+    uv_mutex_destroy(&st->ckmu);
     uv_mutex_destroy(&st->mu);
     uv_mutex_destroy(&st->db_mu);
     cc_close_cb cb = st->close_cb;
@@ -1098,13 +1121,24 @@ db_open(cc_store *st, const char *path, unsigned flags)
         page < 512)
         goto fail;
     st->idle_pages = WAL_IDLE_BYTES / page;
-    st->high_pages = WAL_HIGH_BYTES / page;
     for (int i = 0; i < S__N; i++) {
         if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
                                SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
                                NULL) != SQLITE_OK)
             goto fail;
     }
+    /* the checkpointer's connection: same durability, no checkpoints of
+     * its own on close (the writer's close checkpoints last) */
+    if (sqlite3_open_v2(path, &st->ckdb,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(st->ckdb, BUSY_TIMEOUT_MS);
+    sqlite3_wal_autocheckpoint(st->ckdb, 0);
+    if (exec_sql(st->ckdb, (flags & CC_STORE_SYNC_FULL)
+                               ? "PRAGMA synchronous=FULL"
+                               : "PRAGMA synchronous=NORMAL") != SQLITE_OK)
+        goto fail;
     return 0;
 fail:
     /* sqlite3_open_v2 makes a handle even when it fails */
@@ -1134,13 +1168,24 @@ cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
         goto fail_mu;
     if ((rc = uv_cond_init(&st->cond)) != 0)
         goto fail_dbmu;
+    if ((rc = uv_mutex_init(&st->ckmu)) != 0)
+        goto fail_cond0;
+    if ((rc = uv_cond_init(&st->ckcond)) != 0)
+        goto fail_ckmu;
+    if ((rc = uv_thread_create(&st->ckthread, checkpointer, st)) != 0)
+        goto fail_ckcond;
     if ((rc = uv_async_init(ctx->loop, &st->async, on_async)) != 0)
-        goto fail_cond;
+        goto fail_ckthread;
     st->async.data = st;
     /* referenced only while operations are in flight */
     uv_unref((uv_handle_t *)&st->async);
     if ((rc = uv_thread_create(&st->thread, worker, st)) != 0) {
         /* the handle is closed asynchronously: let on_closed free */
+        uv_mutex_lock(&st->ckmu);
+        st->ck_stop = 1;
+        uv_cond_signal(&st->ckcond);
+        uv_mutex_unlock(&st->ckmu);
+        uv_thread_join(&st->ckthread);
         db_close(st);
         st->closing = 1;
         uv_close((uv_handle_t *)&st->async, on_closed);
@@ -1148,7 +1193,17 @@ cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
     }
     *out = st;
     return 0;
-fail_cond:
+fail_ckthread:
+    uv_mutex_lock(&st->ckmu);
+    st->ck_stop = 1;
+    uv_cond_signal(&st->ckcond);
+    uv_mutex_unlock(&st->ckmu);
+    uv_thread_join(&st->ckthread);
+fail_ckcond:
+    uv_cond_destroy(&st->ckcond);
+fail_ckmu:
+    uv_mutex_destroy(&st->ckmu);
+fail_cond0:
     uv_cond_destroy(&st->cond);
 fail_dbmu:
     uv_mutex_destroy(&st->db_mu);
