@@ -30,6 +30,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 
 import harness  # noqa: E402
 from harness import CURRENT_ENV, Env, SCENARIOS, Server  # noqa: E402

@@ -408,7 +408,8 @@ async def transfer(env):
     await A.expect_none("msg", 0.3)
     s4 = await V.send_msg(S, "thanks B")
     m4 = await B.recv_type("msg", 5, seq=4)
-    eq(m4["from"], "visitor:" + V.user, "the visitor reaches B")
+    eq((m4["from"], m4["cid"]), ("visitor:" + V.user, s4["cid"]),
+       "the visitor reaches B")
 
     # back to the queue
     A.take_all("queue")
