@@ -398,6 +398,12 @@ on_tick(uv_timer_t *tm)
     if (now - c->last_slow >= 200) {
         c->last_slow = now;
         cc__sess_tick(c, now);
+    }
+    /* cursors only decide what is replayed after a restart: writing them
+     * once a second bounds that to a second's redelivery (at-least-once)
+     * and keeps them from doubling the store's writes */
+    if (now - c->last_cursors >= 1000) {
+        c->last_cursors = now;
         cc__sess_flush_cursors(c);
     }
 }

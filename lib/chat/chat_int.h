@@ -187,7 +187,7 @@ struct cc_chat {
     cc__list conns;           /* every open gconn */
     uint64_t last_exp_check, last_prune;
     uv_timer_t tick;          /* 100 ms: retransmit, ttl, cursors, exp */
-    uint64_t last_tick, last_slow;
+    uint64_t last_tick, last_slow, last_cursors;
     cc_nonce_cache *nonces;
     int ready;
     char not_ready[64];

@@ -1178,15 +1178,13 @@ send_done(cc__store_res *res, void *data)
         if (sb && sb->mode == CC__SUB_LIVE && sb->last_sent + 1 == seq)
             sb->last_sent = seq;
     }
-    /* the sender has seen its own message */
+    /* the sender has seen its own message: its cursor moves in memory
+     * (not worth a write of its own; the next ack writes it) */
     int from_visitor = strncmp(o->who, "visitor:", 8) == 0;
-    if (from_visitor && s->v_acked + 1 == seq) {
+    if (from_visitor && s->v_acked + 1 == seq)
         s->v_acked = seq;
-        mark_dirty(s);
-    } else if (!from_visitor && s->a_acked + 1 == seq) {
+    else if (!from_visitor && s->a_acked + 1 == seq)
         s->a_acked = seq;
-        mark_dirty(s);
-    }
     if (s->t->deleted)
         goto out;
     cc__smsg m = {0};
