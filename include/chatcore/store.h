@@ -33,7 +33,10 @@ enum {
 };
 
 /* Open (creating when absent) the SQLite database at `path` and start its
- * worker thread. Completions run on ctx's loop. The schema is created or
+ * worker thread (and a checkpointer thread). Completions run on ctx's
+ * loop. The worker allocates results through ctx's allocator, so that
+ * allocator must be thread-safe (libc's is); SQLite's own memory comes
+ * from libc (its allocator hooks are process-wide). The schema is created or
  * upgraded here, synchronously: open stores at startup. Returns 0,
  * CC_EINVAL, CC_ENOMEM, CC_EBACKEND (the database cannot be opened or is
  * not ours). Since 0.2. */
