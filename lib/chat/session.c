@@ -656,6 +656,25 @@ cc__sess_agent_available(cc__agent *ag)
 void
 cc__sess_tenant_changed(cc__tenant *t)
 {
+    /* a new heartbeat applies to open connections at once (their `hello`
+     * told the old one; clients that ping at the old, shorter or longer,
+     * interval are judged by the new 3 x heartbeat from now on) */
+    uint64_t idle = (uint64_t)t->cfg.heartbeat * 3000u;
+    for (cc__list *l = t->agent_conns.next; l != &t->agent_conns; l = l->next) {
+        cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, alink);
+        if (g->ws)
+            cc_ws_conn_set_idle_timeout(g->ws, idle);
+    }
+    size_t it = 0;
+    for (cc__hnode *n = cc__map_next(&t->visitors, &it, NULL); n;
+         n = cc__map_next(&t->visitors, &it, n)) {
+        cc__visitor *v = CC__CONTAINER_OF(n, cc__visitor, hn);
+        for (cc__list *l = v->conns.next; l != &v->conns; l = l->next) {
+            cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, ulink);
+            if (g->ws)
+                cc_ws_conn_set_idle_timeout(g->ws, idle);
+        }
+    }
     try_assign(t);
 }
 

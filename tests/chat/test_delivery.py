@@ -415,6 +415,25 @@ async def slow_consumer(env):
     eq(seqs, sorted(seqs), "replay in order")
 
 
+@scenario("heartbeat_change")
+async def heartbeat_change(env):
+    """A tenant's new heartbeat applies to open connections: after a PATCH
+    from 60 s to 5 s, a silent connection is closed with 1001 about 15 s
+    later, not 180 s."""
+    t = await env.tenant(heartbeat=60)
+    silent = await t.visitor(name="silent")
+    eq(silent.hello["heartbeat_s"], 60, "heartbeat_s before")
+    r = await t.server.admin("PATCH", "/v1/tenants/" + t.id,
+                             {"heartbeat": 5})
+    eq(r.status, 200, "PATCH status")
+    t0 = time.monotonic()
+    eq(await silent.wait_closed(40), 1001, "idle close code")
+    took = time.monotonic() - t0
+    check(took <= 30.0, "closed %.1f s after the change; 3 x 5 = 15", took)
+    fresh = await t.visitor(name="fresh")
+    eq(fresh.hello["heartbeat_s"], 5, "heartbeat_s after")
+
+
 @scenario("heartbeat_idle")
 async def heartbeat_idle(env):
     """PROTOCOL.md §3: silent for 3 x heartbeat_s -> close 1001; any frame
