@@ -715,6 +715,11 @@ on_message(cc_ws_conn *ws, int opcode, const uint8_t *msg, size_t len,
         cc__cframe_clear(&f);
         return;
     }
+    if (!g->v && !g->agent) {
+        /* closing before it was attached (its tenant was just deleted) */
+        cc__cframe_clear(&f);
+        return;
+    }
     if (f.type == CC__F_SEND) {
         cc_bucket *ub = g->agent ? &g->agent->sends : &g->v->sends;
         wait = cc_bucket_take(ub, t->cfg.messages_per_s, t->cfg.burst, now);
@@ -736,10 +741,7 @@ on_message(cc_ws_conn *ws, int opcode, const uint8_t *msg, size_t len,
         do_refresh(g, &f);
         break;
     default:
-        if (!g->v && !g->agent)
-            cc__gw_error(g, &f, CC__E_INTERNAL, "connection not attached");
-        else
-            cc__sess_frame(g, &f);
+        cc__sess_frame(g, &f);
         break;
     }
     cc__cframe_clear(&f);
