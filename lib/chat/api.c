@@ -574,8 +574,11 @@ sessions_one(cc_server *srv, cc_http_req *req, void *data)
 
 /* ---- tenants and agents ---- */
 
+/* Answer a tenant (r->tc) or agent (r->ag) write once it committed: 201
+ * when it created, 200 when it replaced; a tenant's secret only when r->ok
+ * (create and rotate). */
 static void
-tenant_json_done(cc__store_res *res, void *data)
+saved_done(cc__store_res *res, void *data, int agent)
 {
     areq *r = data;
     if (res->rc != 0) {
@@ -583,11 +586,20 @@ tenant_json_done(cc__store_res *res, void *data)
     } else {
         cc__jbuf b;
         cc__jbuf_init(&b, r->c->a);
-        cc__tenant_to_json(&b, &r->tc, r->ok);
+        if (agent)
+            cc__agent_to_json(&b, &r->ag);
+        else
+            cc__tenant_to_json(&b, &r->tc, r->ok);
         respond_jb(r->req, r->created ? 201 : 200, &b);
         cc__jbuf_free(&b);
     }
     areq_free(r);
+}
+
+static void
+tenant_json_done(cc__store_res *res, void *data)
+{
+    saved_done(res, data, 0);
 }
 
 static void
@@ -604,17 +616,7 @@ deleted_done(cc__store_res *res, void *data)
 static void
 agent_json_done(cc__store_res *res, void *data)
 {
-    areq *r = data;
-    if (res->rc != 0) {
-        cc_http_respond_error(r->req, 503, "internal", "the store failed");
-    } else {
-        cc__jbuf b;
-        cc__jbuf_init(&b, r->c->a);
-        cc__agent_to_json(&b, &r->ag);
-        respond_jb(r->req, r->created ? 201 : 200, &b);
-        cc__jbuf_free(&b);
-    }
-    areq_free(r);
+    saved_done(res, data, 1);
 }
 
 static void

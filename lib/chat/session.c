@@ -1454,13 +1454,15 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
     int serving = agent && s->agent == g->agent;
     int party = vis || serving;
     cc__jbuf *b = &c->jb;
+    /* send, ack, read and typing are for the session's two parties */
+    if (!party && (f->type == CC__F_SEND || f->type == CC__F_ACK ||
+                   f->type == CC__F_READ || f->type == CC__F_TYPING)) {
+        cc__gw_error(g, f, CC__E_NOT_IN_SESSION,
+                     "session: not a party of this session");
+        return;
+    }
     switch (f->type) {
     case CC__F_SEND:
-        if (!party) {
-            cc__gw_error(g, f, CC__E_NOT_IN_SESSION,
-                         "session: not a party of this session");
-            return;
-        }
         if (serving && s->state != CC__S_ACTIVE && s->state != CC__S_OFFLINE) {
             cc__gw_error(g, f, CC__E_INVALID_STATE, "session: not active");
             return;
@@ -1468,11 +1470,6 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
         do_send(g, s, f);
         return;
     case CC__F_ACK: {
-        if (!party) {
-            cc__gw_error(g, f, CC__E_NOT_IN_SESSION,
-                         "session: not a party of this session");
-            return;
-        }
         uint64_t seq = f->seq < s->last_seq ? f->seq : s->last_seq;
         uint64_t *cur = vis ? &s->v_acked : &s->a_acked;
         c->m.acks++;
@@ -1486,11 +1483,6 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
         return;
     }
     case CC__F_READ: {
-        if (!party) {
-            cc__gw_error(g, f, CC__E_NOT_IN_SESSION,
-                         "session: not a party of this session");
-            return;
-        }
         uint64_t seq = f->seq < s->last_seq ? f->seq : s->last_seq;
         uint64_t *cur = vis ? &s->v_read : &s->a_read;
         if (seq <= *cur)
@@ -1503,11 +1495,6 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
         return;
     }
     case CC__F_TYPING:
-        if (!party) {
-            cc__gw_error(g, f, CC__E_NOT_IN_SESSION,
-                         "session: not a party of this session");
-            return;
-        }
         cc__jbuf_reset(b);
         cc__enc_typing(b, s->id, g->who, f->on);
         relay(g, s, b);
