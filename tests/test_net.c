@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "core/internal.h"
+#include "net/net_int.h"
 
 typedef struct fx {
     uv_loop_t loop;
@@ -351,6 +353,48 @@ START_TEST(server_initiated_close)
     ck_assert(count_reached(&F.s_closed, 1, 3000));
     ck_assert_int_eq(F.s_close_code, 4001);
     ck_assert_int_eq(F.s_close_status, 0);
+}
+END_TEST
+
+static void
+send_from_timer(uv_timer_t *t)
+{
+    (void)t;
+    ck_assert_int_eq(cc_ws_send_text(F.s_conn, "tick", 4), 0);
+}
+
+static void
+far_timer(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* A frame queued from a timer callback is written in that loop turn, not
+ * when some later event wakes the poll. With every other timer stopped,
+ * the only later wake-up is a timer 2 s away: the frame must arrive long
+ * before it. */
+START_TEST(output_from_a_timer_is_written_at_once)
+{
+    connect_client("/ws");
+    ck_assert(count_reached(&F.c_open, 1, 3000));
+    ck_assert(count_reached(&F.s_open, 1, 3000));
+    uv_timer_stop(&F.ctx->sweep);
+    F.ctx->sweep_on = 0;
+    static uv_timer_t send_t, far_t;   /* outlive the test body's frame */
+    uv_timer_init(&F.loop, &send_t);
+    uv_timer_init(&F.loop, &far_t);
+    uv_timer_start(&send_t, send_from_timer, 20, 0);
+    uv_timer_start(&far_t, far_timer, 2000, 0);
+    uint64_t t0 = uv_now(&F.loop);
+    while (F.c_msgs < 1 && uv_now(&F.loop) - t0 < 5000)
+        uv_run(&F.loop, UV_RUN_ONCE);
+    ck_assert_int_eq(F.c_msgs, 1);
+    ck_assert_str_eq(F.c_last, "tick");
+    ck_assert_uint_lt(uv_now(&F.loop) - t0, 1000);
+    uv_close((uv_handle_t *)&send_t, NULL);
+    uv_close((uv_handle_t *)&far_t, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);   /* the close callbacks */
+    cc__conn_sweep_arm(F.ctx);
 }
 END_TEST
 
@@ -1178,6 +1222,7 @@ cc_test_suite(void)
     tcase_add_test(tc, one_mib_message);
     tcase_add_test(tc, thousand_messages_in_order);
     tcase_add_test(tc, server_initiated_close);
+    tcase_add_test(tc, output_from_a_timer_is_written_at_once);
     tcase_add_test(tc, idle_timeout_closes_1001);
     tcase_add_test(tc, drain_sends_text_then_1012);
     tcase_add_test(tc, connect_refused_reports_status);
