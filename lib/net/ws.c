@@ -234,11 +234,21 @@ cc__ws_close_code(cc__conn *c, int code, const char *reason, size_t len,
     return 0;
 }
 
+/* Fail the connection (RFC 6455 §7.1.7): our close frame, then only the
+ * peer's close is processed. The input after a refused frame may be out
+ * of step (an oversized frame's payload is not read), so the peer's
+ * answering close can go unseen: wait for it at most FAIL_CLOSE_MS, not
+ * the full close timeout, before dropping the connection. */
+#define FAIL_CLOSE_MS 1000
 static void
 fail(cc__conn *c, int code, int status)
 {
-    /* after our close frame only the peer's close is processed */
     cc__ws_close_code(c, code, NULL, 0, status);
+    if (!c->closing && c->deadline) {
+        uint64_t soon = uv_now(c->ctx->loop) + FAIL_CLOSE_MS;
+        if (soon < c->deadline)
+            c->deadline = soon;
+    }
 }
 
 /* ---- receive path ---- */
