@@ -384,11 +384,8 @@ query_uint(cc_http_req *req, const char *name, uint64_t def, uint64_t max,
         *out = def;
         return 0;
     }
-    char *end;
-    if (n < 0 || v[0] < '0' || v[0] > '9')
-        return -1;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (*end || x > CC__NUM_MAX)
+    uint64_t x;
+    if (n < 0 || cc__parse_u53(v, &x) != 0)
         return -1;
     *out = x > max ? max : x;
     return 0;
@@ -468,8 +465,7 @@ msgs_done(cc__store_res *res, void *data)
     cc__jbuf_raw(&b, "{\"messages\":[", 13);
     for (size_t i = 0; i < res->nmsgs; i++) {
         const cc__smsg *m = &res->msgs[i];
-        cc__msgv mv = {r->id, m->seq, m->from, (cc__kind)m->kind, m->body,
-                       m->ts, m->has_cid ? m->cid : NULL};
+        cc__msgv mv = cc__msgv_of(r->id, m);
         if (i)
             cc__jbuf_raw(&b, ",", 1);
         cc__enc_msg_obj(&b, &mv, 0);

@@ -200,6 +200,15 @@ struct cc_chat {
     cc__jbuf jb;              /* scratch for encoding on the loop */
 };
 
+/* A stored message as the encoder's view of it (borrows from m). */
+static inline cc__msgv
+cc__msgv_of(const char *session, const cc__smsg *m)
+{
+    cc__msgv mv = {session, m->seq, m->from, (cc__kind)m->kind, m->body,
+                   m->ts, m->has_cid ? m->cid : NULL};
+    return mv;
+}
+
 /* ---- chat.c ---- */
 uint64_t cc__wall_ms(void);
 void cc__chat_log(cc_chat *c, int level, const char *msg, const char *fmt,
@@ -275,6 +284,9 @@ int cc__api_mount(cc_chat *c, cc_server *srv);
 void cc__api_free(cc_chat *c);
 /* ---- gateway.c: token checks shared with the HTTP API ---- */
 int cc__chat_ip_take(cc_chat *c, cc__map *m, const char *ip, int per_min);
+/* A decimal integer 0..2^53-1 (docs/protocol.md rule 13), digits only: 0,
+ * or -1 for anything else. */
+int cc__parse_u53(const char *s, uint64_t *out);
 int cc__chat_verify_token(cc_chat *c, const char *tok, size_t len,
                           cc_claims *cl, cc__tenant **tp, const char **why);
 

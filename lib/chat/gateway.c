@@ -160,8 +160,8 @@ refuse_http(cc_http_req *req, int status, const char *code, const char *msg,
     cc_http_respond_error(req, status, code, msg);
 }
 
-static int
-parse_u53(const char *s, uint64_t *out)
+int
+cc__parse_u53(const char *s, uint64_t *out)
 {
     if (!*s || strlen(s) > 16)
         return -1;
@@ -247,7 +247,7 @@ on_upgrade(cc_ws_endpoint *ep, cc_http_req *req, void *data)
         sess[0] = '\0';
     int n = cc_http_req_query_param(req, "last_seq", ls, sizeof(ls));
     if (n >= 0) {
-        if (parse_u53(ls, &last_seq) != 0) {
+        if (cc__parse_u53(ls, &last_seq) != 0) {
             refuse_http(req, 400, "bad_request",
                         "last_seq: must be an integer from 0 to "
                         "9007199254740991", 0);
@@ -397,8 +397,7 @@ cc__gw_close(cc__gconn *g, int code, const char *reason)
 cc_ws_msg *
 cc__gw_msg_frame(cc_chat *c, const cc__session *s, const cc__smsg *m)
 {
-    cc__msgv mv = {s->id, m->seq, m->from, (cc__kind)m->kind, m->body,
-                   m->ts, m->has_cid ? m->cid : NULL};
+    cc__msgv mv = cc__msgv_of(s->id, m);
     cc__jbuf *b = &c->jb;
     cc__jbuf_reset(b);
     cc__enc_msg(b, &mv);

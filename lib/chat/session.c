@@ -499,18 +499,6 @@ persist_done(cc__store_res *res, void *data)
 /* ---- history for accepted / session_transferred ---- */
 
 static void
-fill_msgv(cc__msgv *mv, const cc__session *s, const cc__smsg *m)
-{
-    mv->session = s->id;
-    mv->seq = m->seq;
-    mv->from = m->from;
-    mv->kind = (cc__kind)m->kind;
-    mv->body_json = m->body;
-    mv->ts = m->ts;
-    mv->cid = m->has_cid ? m->cid : NULL;
-}
-
-static void
 hist_done(cc__store_res *res, void *data)
 {
     sop *o = data;
@@ -528,7 +516,7 @@ hist_done(cc__store_res *res, void *data)
     if (n > CC__HISTORY_ON_ACCEPT)
         n = CC__HISTORY_ON_ACCEPT;
     for (size_t i = 0; i < n; i++)
-        fill_msgv(&mv[i], s, &res->msgs[i]);
+        mv[i] = cc__msgv_of(s->id, &res->msgs[i]);
     uint64_t last = n ? mv[n - 1].seq : 0;
     if (last < s->last_seq && res->rc != 0)
         last = s->last_seq;
@@ -1296,13 +1284,7 @@ sync_done(cc__store_res *res, void *data)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        mv[i].session = o->f.session;
-        mv[i].seq = res->msgs[i].seq;
-        mv[i].from = res->msgs[i].from;
-        mv[i].kind = (cc__kind)res->msgs[i].kind;
-        mv[i].body_json = res->msgs[i].body;
-        mv[i].ts = res->msgs[i].ts;
-        mv[i].cid = res->msgs[i].has_cid ? res->msgs[i].cid : NULL;
+        mv[i] = cc__msgv_of(o->f.session, &res->msgs[i]);
     }
     cc__jbuf *b = &c->jb;
     cc__jbuf_reset(b);
