@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hexfield.h"
 #include "hist.h"
 
 #define MAX_ERRNAMES 24
@@ -401,47 +402,13 @@ self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static const char hexd[] = "0123456789abcdef";
-
-static void
-put_hex(char *p, uint64_t v, int digits)
-{
-    int i;
-
-    for (i = digits - 1; i >= 0; i--) {
-        p[i] = hexd[v & 15];
-        v >>= 4;
-    }
-}
-
-/* Returns 0 and the value, or -1 on a non-hex digit. */
-static int
-get_hex(const char *p, int digits, uint64_t *out)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < digits; i++) {
-        char c = p[i];
-
-        if (c >= '0' && c <= '9')
-            v = (v << 4) | (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = (v << 4) | (uint64_t)(c - 'a' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static void
 cid_make(char out[CID_LEN + 1], uint32_t vidx, uint32_t n, uint64_t ts)
 {
     out[0] = 'c';
-    put_hex(out + 1, vidx, 8);
-    put_hex(out + 9, n, 8);
-    put_hex(out + 17, ts, 16);
+    hex_put(out + 1, vidx, 8);
+    hex_put(out + 9, n, 8);
+    hex_put(out + 17, ts, 16);
     out[CID_LEN] = '\0';
 }
 
@@ -452,8 +419,8 @@ cid_parse(const char *p, size_t len, uint64_t *vidx, uint64_t *n,
 {
     if (len != CID_LEN || p[0] != 'c')
         return -1;
-    if (get_hex(p + 1, 8, vidx) || get_hex(p + 9, 8, n) ||
-        get_hex(p + 17, 16, ts))
+    if (hex_get(p + 1, 8, vidx) || hex_get(p + 9, 8, n) ||
+        hex_get(p + 17, 16, ts))
         return -1;
     return 0;
 }

@@ -6,7 +6,7 @@
  * exact. Recording is one clz, a shift and an increment; histograms of
  * several threads are merged by adding counts.
  *
- * Header-only and used by loadgen.c and its --selftest only.
+ * Header-only; used by loadgen.c and chatload.c.
  */
 #ifndef CC_BENCH_HIST_H
 #define CC_BENCH_HIST_H

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hexfield.h"
 #include "hist.h"
 
 #define HDR_LEN 25          /* 'T' + 16 + 8 */
@@ -175,40 +176,6 @@ sleep_s(double s)
         ;
 }
 
-static const char hexd[] = "0123456789abcdef";
-
-static void
-put_hex(uint8_t *p, uint64_t v, int digits)
-{
-    int i;
-
-    for (i = digits - 1; i >= 0; i--) {
-        p[i] = (uint8_t)hexd[v & 15];
-        v >>= 4;
-    }
-}
-
-/* Returns 0 and the value, or -1 on a non-hex digit. */
-static int
-get_hex(const uint8_t *p, int digits, uint64_t *out)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < digits; i++) {
-        uint8_t c = p[i];
-
-        if (c >= '0' && c <= '9')
-            v = (v << 4) | (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = (v << 4) | (uint64_t)(c - 'a' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static void
 msg_fill(uint8_t *buf, size_t size)
 {
@@ -219,8 +186,8 @@ msg_fill(uint8_t *buf, size_t size)
 static void
 msg_stamp(uint8_t *buf, uint64_t ts, uint64_t seq)
 {
-    put_hex(buf + 1, ts, 16);
-    put_hex(buf + 17, seq & 0xffffffffu, 8);
+    hex_put((char *)buf + 1, ts, 16);
+    hex_put((char *)buf + 17, seq & 0xffffffffu, 8);
 }
 
 /* Returns 0 with ts and seq, or -1 when the message is not ours. */
@@ -229,7 +196,8 @@ msg_parse(const uint8_t *p, size_t len, uint64_t *ts, uint64_t *seq)
 {
     if (len < HDR_LEN || p[0] != 'T')
         return -1;
-    if (get_hex(p + 1, 16, ts) != 0 || get_hex(p + 17, 8, seq) != 0)
+    const char *t = (const char *)p;
+    if (hex_get(t + 1, 16, ts) != 0 || hex_get(t + 17, 8, seq) != 0)
         return -1;
     return 0;
 }
