@@ -196,6 +196,31 @@ START_TEST(test_put_full)
 }
 END_TEST
 
+/* A replace keeps the current secret (and a rotation's grace period)
+ * unless the body sets another. */
+START_TEST(test_replace_keeps_secret)
+{
+    cc__tenant_cfg cur, out;
+    const char *err = NULL;
+    ck_assert_int_eq(cc__tenant_from_put("t1", "{}", 2, &cur, &err), 0);
+    ck_assert_int_eq(cc__tenant_rotate(&cur, 1000), 0);
+    ck_assert_int_eq(cc__tenant_replace("t1", &cur, "{\"name\":\"N\"}", 12,
+                                        &out, &err), 0);
+    ck_assert_str_eq(out.name, "N");
+    ck_assert_str_eq(out.secret, cur.secret);
+    ck_assert_str_eq(out.old_secret, cur.old_secret);
+    ck_assert_int_eq(out.old_secret_until, cur.old_secret_until);
+    const char *body = "{\"secret\":\"0123456789abcdefXYZ\"}";
+    ck_assert_int_eq(cc__tenant_replace("t1", &cur, body, strlen(body), &out,
+                                        &err), 0);
+    ck_assert_str_eq(out.secret, "0123456789abcdefXYZ");
+    ck_assert_str_eq(out.old_secret, "");
+    ck_assert_int_eq(cc__tenant_replace("t1", NULL, "{}", 2, &out, &err), 0);
+    ck_assert_uint_eq(strlen(out.secret), 64);
+    ck_assert_str_ne(out.secret, cur.secret);
+}
+END_TEST
+
 START_TEST(test_put_secret)
 {
     cc__tenant_cfg t, u;
@@ -1161,6 +1186,7 @@ cc_test_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_put_full);
     tcase_add_test(tc, test_put_secret);
+    tcase_add_test(tc, test_replace_keeps_secret);
     tcase_add_test(tc, test_put_errors);
     tcase_add_test(tc, test_put_errors_long);
     tcase_add_test(tc, test_patch);

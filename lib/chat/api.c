@@ -653,12 +653,12 @@ tenant_put(cc_chat *c, cc_http_req *req, const char *tid, int patch)
         return;
     const char *err = "";
     int rc;
+    const char *js = (const char *)(body ? body : (const uint8_t *)"");
     if (patch)
-        rc = cc__tenant_patch(&old->cfg, (const char *)(body ? body : (const uint8_t *)""),
-                              len, &r->tc, &err);
+        rc = cc__tenant_patch(&old->cfg, js, len, &r->tc, &err);
     else
-        rc = cc__tenant_from_put(tid, (const char *)(body ? body : (const uint8_t *)""),
-                                 len, &r->tc, &err);
+        rc = cc__tenant_replace(tid, old ? &old->cfg : NULL, js, len, &r->tc,
+                                &err);
     if (rc != 0) {
         if (rc == CC_EINVAL)
             cc_http_respond_error(req, 400, "bad_request", err);
@@ -666,20 +666,6 @@ tenant_put(cc_chat *c, cc_http_req *req, const char *tid, int patch)
             cc_http_respond_error(req, 503, "internal", "out of memory");
         areq_free(r);
         return;
-    }
-    if (!patch && old) {
-        /* a replace without "secret" keeps the current one */
-        cJSON *j = cJSON_ParseWithLength((const char *)body, len);
-        int has = j && cJSON_GetObjectItemCaseSensitive(j, "secret");
-        cJSON_Delete(j);
-        if (!has) {
-            memcpy(r->tc.secret, old->cfg.secret, sizeof(r->tc.secret));
-        }
-        if (!has || strcmp(r->tc.secret, old->cfg.secret) == 0) {
-            memcpy(r->tc.old_secret, old->cfg.old_secret,
-                   sizeof(r->tc.old_secret));
-            r->tc.old_secret_until = old->cfg.old_secret_until;
-        }
     }
     rc = cc__chat_tenant_apply(c, &r->tc, &r->created, tenant_json_done, r);
     if (rc != 0) {

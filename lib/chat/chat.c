@@ -585,18 +585,13 @@ cc_chat_tenant_put(cc_chat *c, const char *id, const char *json,
         return CC_EINVAL;
     }
     cc__tenant_cfg cfg;
-    int rc = cc__tenant_from_put(id, json, strlen(json), &cfg, &e);
+    cc__tenant *old = cc__tenant_find(c, id);
+    int rc = cc__tenant_replace(id, old ? &old->cfg : NULL, json,
+                                strlen(json), &cfg, &e);
     if (rc != 0) {
         if (err)
             *err = e;
         return rc;
-    }
-    cc__tenant *old = cc__tenant_find(c, id);
-    if (old && !strstr(json, "\"secret\"")) {
-        /* a replace without a secret keeps the current one */
-        memcpy(cfg.secret, old->cfg.secret, sizeof(cfg.secret));
-        memcpy(cfg.old_secret, old->cfg.old_secret, sizeof(cfg.old_secret));
-        cfg.old_secret_until = old->cfg.old_secret_until;
     }
     int created;
     rc = cc__chat_tenant_apply(c, &cfg, &created, NULL, NULL);

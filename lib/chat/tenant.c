@@ -874,8 +874,9 @@ set_err(const char **err, const char *m)
 }
 
 int
-cc__tenant_from_put(const char *id, const char *json, size_t len,
-                    cc__tenant_cfg *out, const char **err)
+cc__tenant_replace(const char *id, const cc__tenant_cfg *cur,
+                   const char *json, size_t len, cc__tenant_cfg *out,
+                   const char **err)
 {
     pctx p = {0};
     set_err(err, "");
@@ -886,11 +887,27 @@ cc__tenant_from_put(const char *id, const char *json, size_t len,
     cc__tenant_defaults(out, id);
     p.mode = M_PUT;
     int rc = tenant_merge(&p, json, len, out);
-    if (rc == 0 && !p.saw_secret)
+    if (rc == 0 && !p.saw_secret && cur) {
+        /* a replace without "secret" keeps the current one */
+        memcpy(out->secret, cur->secret, sizeof(out->secret));
+    } else if (rc == 0 && !p.saw_secret) {
         rc = cc__secret_gen(out->secret);
+    }
+    if (rc == 0 && cur && strcmp(out->secret, cur->secret) == 0) {
+        /* same secret: a rotation's grace period goes on */
+        memcpy(out->old_secret, cur->old_secret, sizeof(out->old_secret));
+        out->old_secret_until = cur->old_secret_until;
+    }
     if (rc != 0)
         set_err(err, p.err ? p.err : "cannot generate a secret");
     return rc;
+}
+
+int
+cc__tenant_from_put(const char *id, const char *json, size_t len,
+                    cc__tenant_cfg *out, const char **err)
+{
+    return cc__tenant_replace(id, NULL, json, len, out, err);
 }
 
 int

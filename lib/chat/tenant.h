@@ -80,6 +80,13 @@ void cc__tenant_defaults(cc__tenant_cfg *t, const char *id);
  * unchanged. */
 int cc__tenant_from_put(const char *id, const char *json, size_t len,
                         cc__tenant_cfg *out, const char **err);
+/* PUT over an existing tenant `cur` (NULL: as cc__tenant_from_put): a
+ * body without "secret" keeps cur's secret instead of generating one, and
+ * while the secret stays the same a rotation's old secret stays valid
+ * until its grace period ends. Same returns. */
+int cc__tenant_replace(const char *id, const cc__tenant_cfg *cur,
+                       const char *json, size_t len, cc__tenant_cfg *out,
+                       const char **err);
 /* JSON merge patch (RFC 7396) of `patch` over `cur` into *out (cur and out
  * may not alias). null removes a member, i.e. resets that field to its
  * default ("secret": null is an error: use rotation). The result is
