@@ -117,6 +117,38 @@ on_signal(uv_signal_t *sg, int signum)
         cc_server_close(a->srv, on_server_closed, a);
 }
 
+/* The built-in pages: <exe>/../share/chatcore/web of an installed binary,
+ * then the configured install directory, then the source tree's web/ for
+ * a binary run from its build tree. Empty when none is there. */
+static void
+find_web_dir(char *out, size_t cap)
+{
+    char exe[4096];
+    size_t n = sizeof(exe);
+    const char *cands[3] = {NULL, CHATCORE_WEB_INSTALL, CHATCORE_WEB_SRC};
+    char rel[4200];
+    if (uv_exepath(exe, &n) == 0) {
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(rel, sizeof(rel), "%s/../share/chatcore/web", exe);
+            cands[0] = rel;
+        }
+    }
+    out[0] = '\0';
+    for (int i = 0; i < 3; i++) {
+        char idx[4300];
+        struct stat st;
+        if (!cands[i])
+            continue;
+        snprintf(idx, sizeof(idx), "%s/widget.js", cands[i]);
+        if (stat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
+            snprintf(out, cap, "%s", cands[i]);
+            return;
+        }
+    }
+}
+
 static void
 info(cc_server *srv, cc_http_req *req, void *data)
 {
@@ -204,6 +236,11 @@ run(app *a)
         rc = cc_config_set_int(a->cfg, CC_OPT_CHAT_IP_UPGRADES_PER_MIN,
                                s->ip_upgrades_per_min);
     if (rc == 0)
+        rc = cc_config_set_int(a->cfg, CC_OPT_CHAT_LOGINS_PER_MIN,
+                               s->logins_per_min);
+    if (rc == 0)
+        rc = cc_config_set_int(a->cfg, CC_OPT_HTTP_STATIC_CORS, 1);
+    if (rc == 0)
         rc = cc_config_set_int(a->cfg, CC_OPT_WS_MAX_MESSAGE, s->max_message);
     if (rc == 0 && s->tls_cert[0])
         rc = cc_config_set_str(a->cfg, CC_OPT_TLS_CERT_FILE, s->tls_cert);
@@ -228,10 +265,21 @@ run(app *a)
     rc = cc_server_new(&a->srv, a->ctx, a->cfg);
     if (rc == 0)
         rc = cc_chat_mount(a->chat, a->srv);
-    if (rc == 0 && s->static_dir[0])
-        rc = cc_server_static(a->srv, "/", s->static_dir, 60);
-    else if (rc == 0)
+    char web[4096];
+    snprintf(web, sizeof(web), "%s", s->static_dir);
+    if (!web[0])
+        find_web_dir(web, sizeof(web));
+    /* max-age 0: browsers revalidate (304s are cheap) so an upgrade's
+     * pages are never mixed with cached old ones */
+    if (rc == 0 && web[0])
+        rc = cc_server_static(a->srv, "/", web, 0);
+    else if (rc == 0) {
+        cc_log(&a->lg, CC_LOGGER_WARN, "no web pages found; / answers JSON",
+               NULL);
         rc = cc_server_route(a->srv, "GET", "/", info, a);
+    }
+    if (rc == 0 && web[0])
+        cc_logf(&a->lg, CC_LOGGER_INFO, "web pages", "\"dir\":\"%s\"", web);
     if (rc == 0)
         rc = cc_server_listen(a->srv, s->host, s->port);
     if (rc != 0) {

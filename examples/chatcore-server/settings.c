@@ -103,6 +103,8 @@ static const setting table[] = {
      "create a demo tenant and two agents on first start"},
     {"ip_upgrades_per_min", INT(ip_upgrades_per_min), NULL, 600, 1, 1000000,
      NULL, NULL, "N", "WebSocket upgrades per minute per IP, server-wide"},
+    {"logins_per_min", INT(logins_per_min), NULL, 10, 1, 1000000, NULL, NULL,
+     "N", "agent logins (POST /v1/auth/agent) per minute per IP"},
     {"max_message", INT(max_message), NULL, 65536, 1024, 16777216, NULL,
      NULL, "BYTES", "largest WebSocket message accepted"},
     {"drain_timeout_ms", INT(drain_timeout_ms), NULL, 10000, 0, 600000, NULL,

@@ -35,6 +35,7 @@ typedef struct cc_settings {
     char *static_dir;        /* setting "static": web pages at / [""] */
     int demo;                /* 0/1: demo tenant + two agents on first start */
     int ip_upgrades_per_min; /* 1..1000000, server-wide per IP [600] */
+    int logins_per_min;      /* 1..1000000, agent logins per IP [10] */
     int max_message;         /* 1024..16777216 bytes [65536] */
     int drain_timeout_ms;    /* 0..600000 [10000] */
     char *log_level;         /* debug | info | warn | error ["info"] */

@@ -67,6 +67,11 @@ typedef enum cc_option {
     CC_OPT_CHAT_RTO_MS = 25,
     /* ms: retransmit timeout cap [30000] */
     CC_OPT_CHAT_RTO_MAX_MS = 26,
+    /* int 0/1: static files (cc_server_static) answer with
+     * "Access-Control-Allow-Origin: *", so pages on other sites may load
+     * them as scripts or modules [0].
+     * Since 0.2. */
+    CC_OPT_HTTP_STATIC_CORS = 27,
     CC_OPT__MAX
 } cc_option;
 

@@ -116,6 +116,13 @@ CC_API void cc_http_req_set_data(cc_http_req *req, void *data);
 CC_API void *cc_http_req_get_data(const cc_http_req *req);
 CC_API cc_server *cc_http_req_server(const cc_http_req *req);
 
+/* Header lines (each ending in "\r\n") added to whatever response this
+ * request gets, e.g. "Access-Control-Allow-Origin: *\r\n" set once at the
+ * top of a handler whose error paths answer with cc_http_respond_error().
+ * The string is not copied: it must stay valid until the response (a
+ * string literal). NULL removes them. Returns 0 or CC_EINVAL. Since 0.2. */
+CC_API int cc_http_req_extra_headers(cc_http_req *req, const char *lines);
+
 /* Answer and release the request. `headers` is extra header lines, each
  * ending in "\r\n" (or NULL). Content-Length, Date and Connection are
  * added. Returns 0, CC_EPIPE (client gone; request released anyway),

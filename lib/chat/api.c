@@ -189,11 +189,51 @@ respond_token(cc_chat *c, cc_http_req *req, const char *tok,
 
 /* ---- POST /v1/auth/visitor ---- */
 
+/* The widget runs on the tenant's own site, so the endpoints it calls
+ * answer cross-origin requests (rule 64). No cookies are involved: the
+ * credential is a bearer token, so "*" gives nothing away. */
+#define CORS_ALLOW "Access-Control-Allow-Origin: *\r\n"
+
+static void
+preflight(cc_server *srv, cc_http_req *req, void *data)
+{
+    CC__UNUSED(srv);
+    CC__UNUSED(data);
+    cc_http_respond(req, 204, NULL,
+                    CORS_ALLOW
+                    "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                    "Access-Control-Allow-Headers: Authorization, "
+                    "Content-Type\r\n"
+                    "Access-Control-Max-Age: 600\r\n",
+                    NULL, 0);
+}
+
+/* Rule 65: a visitor renews its own token by presenting it. Returns 1
+ * when `Authorization: Bearer` holds a valid visitor token of tenant t
+ * for exactly this visitor id. */
+static int
+own_visitor_token(cc_chat *c, cc_http_req *req, cc__tenant *t,
+                  const char *vid)
+{
+    const char *auth = cc_http_req_header(req, "Authorization");
+    if (!auth || !cc__strncaseeq(auth, "Bearer ", 7))
+        return 0;
+    const char *tok = auth + 7;
+    while (*tok == ' ')
+        tok++;
+    cc_claims cl;
+    cc__tenant *tt = NULL;
+    const char *why = "";
+    return cc__chat_verify_token(c, tok, strlen(tok), &cl, &tt, &why) == 0 &&
+           tt == t && cl.role == CC_ROLE_VISITOR && strcmp(cl.sub, vid) == 0;
+}
+
 static void
 auth_visitor(cc_server *srv, cc_http_req *req, void *data)
 {
     cc_chat *c = data;
     CC__UNUSED(srv);
+    cc_http_req_extra_headers(req, CORS_ALLOW);
     if (ip_limited(c, req, &c->ipb, c->ip_upgrades_per_min))
         return;
     cJSON *j = parse_body(req);
@@ -219,6 +259,10 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
             goto out;
         }
         const char *sig = cc_http_req_header(req, "X-Chatcore-Signature");
+        if (!sig && own_visitor_token(c, req, t, vj->valuestring)) {
+            snprintf(vid, sizeof(vid), "%s", vj->valuestring);
+            goto mint_it;
+        }
         size_t blen = 0;
         const uint8_t *body = cc_http_req_body(req, &blen);
         int64_t now = (int64_t)(cc__wall_ms() / 1000u);
@@ -233,7 +277,8 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
             cc_http_respond_error(req, 401, "unauthorized",
                                   sig ? "bad or replayed signature"
                                       : "a visitor id needs "
-                                        "X-Chatcore-Signature");
+                                        "X-Chatcore-Signature or that "
+                                        "visitor's own token");
             goto out;
         }
         snprintf(vid, sizeof(vid), "%s", vj->valuestring);
@@ -241,6 +286,7 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
         cc_http_respond_error(req, 503, "internal", "no randomness");
         goto out;
     }
+mint_it:;
     char tok[1024];
     int64_t exp;
     if (mint(t, vid, CC_ROLE_VISITOR, CC__VISITOR_TOKEN_S, tok, sizeof(tok),
@@ -823,7 +869,13 @@ tenants_route(cc_server *srv, cc_http_req *req, void *data)
     if (get_cred(c, req, &cr) != 0)
         return;
     const char *tid = seg[0];
-    if (!may_admin_tenant(&cr, tid)) {
+    /* rule 66: agents may read their colleagues (to pick a transfer
+     * target), never change them */
+    int agent_reads = cr.token && cr.cl.role == CC_ROLE_AGENT &&
+                      strcmp(cr.cl.tid, tid) == 0 && nseg >= 2 &&
+                      strcmp(seg[1], "agents") == 0 &&
+                      (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0);
+    if (!may_admin_tenant(&cr, tid) && !agent_reads) {
         cc_http_respond_error(req, 403, "forbidden",
                               "needs the admin key or this tenant's admin "
                               "token");
@@ -938,6 +990,48 @@ tenants_route(cc_server *srv, cc_http_req *req, void *data)
                           "method not allowed here");
 }
 
+/* ---- GET /v1/agents/{aid}: an agent's public profile (rule 67) ---- */
+
+/* What a visitor may know of the agent serving it: the display name.
+ * Any token of the tenant, or the admin key with ?tenant=. */
+static void
+agent_profile(cc_server *srv, cc_http_req *req, void *data)
+{
+    cc_chat *c = data;
+    CC__UNUSED(srv);
+    cc_http_req_extra_headers(req, CORS_ALLOW);
+    const char *aid = cc_http_req_path(req) + strlen("/v1/agents/");
+    cred cr;
+    if (get_cred(c, req, &cr) != 0)
+        return;
+    char qt[80] = "";
+    cc__tenant *t = cr.t;
+    if (cr.admin) {
+        if (cc_http_req_query_param(req, "tenant", qt, sizeof(qt)) <= 0) {
+            cc_http_respond_error(req, 400, "bad_request",
+                                  "tenant: missing (?tenant= with the "
+                                  "admin key)");
+            return;
+        }
+        t = cc__tenant_find(c, qt);
+    }
+    cc__agent *ag = t && cc__valid_id(aid, strlen(aid))
+                        ? cc__agent_find(t, aid) : NULL;
+    if (!ag || ag->deleted) {
+        cc_http_respond_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    cc__jbuf b;
+    cc__jbuf_init(&b, c->a);
+    cc__jbuf_raw(&b, "{\"id\":", 6);
+    cc__jbuf_str(&b, ag->cfg.id);
+    cc__jbuf_raw(&b, ",\"name\":", 8);
+    cc__jbuf_str(&b, ag->cfg.name);
+    cc__jbuf_raw(&b, "}", 1);
+    respond_jb(req, 200, &b);
+    cc__jbuf_free(&b);
+}
+
 /* ---- health and metrics ---- */
 
 static void
@@ -987,6 +1081,12 @@ cc__api_mount(cc_chat *c, cc_server *srv)
     int rc = cc_server_ws(srv, "/v1/ws", c->ep);
     if (!rc)
         rc = cc_server_route(srv, "POST", "/v1/auth/visitor", auth_visitor, c);
+    if (!rc)
+        rc = cc_server_route(srv, "OPTIONS", "/v1/auth/visitor", preflight, c);
+    if (!rc)
+        rc = cc_server_route(srv, "GET", "/v1/agents/*", agent_profile, c);
+    if (!rc)
+        rc = cc_server_route(srv, "OPTIONS", "/v1/agents/*", preflight, c);
     if (!rc)
         rc = cc_server_route(srv, "POST", "/v1/auth/agent", auth_agent, c);
     if (!rc)

@@ -40,6 +40,7 @@ static const opt_desc descs[CC_OPT__MAX] = {
     [CC_OPT_CHAT_MAX_UNACKED] = {K_INT, 1024, 1, 1000000},
     [CC_OPT_CHAT_RTO_MS] = {K_MS, 2000, 10, 600000},
     [CC_OPT_CHAT_RTO_MAX_MS] = {K_MS, 30000, 10, 3600000},
+    [CC_OPT_HTTP_STATIC_CORS] = {K_INT, 0, 0, 1},
 };
 
 struct cc_config {

@@ -109,6 +109,7 @@ struct cc_http_req {
     void *data;
     struct cc_ws_endpoint *ws; /* set when this is an upgrade to a mounted endpoint */
     int head_only;             /* HEAD request: no body in the response */
+    const char *extra;         /* cc_http_req_extra_headers(), or NULL */
 };
 
 /* ---- router ---- */
@@ -141,6 +142,7 @@ typedef struct cc__static_mount {
     char *prefix;   /* URL prefix, ends with '/' */
     char *dir;      /* realpath of the directory */
     int max_age_s;
+    int cors;       /* CC_OPT_HTTP_STATIC_CORS of the server */
 } cc__static_mount;
 /* Pure helpers of static.c (unit-tested in tests/test_mime.c):
  * map URL path under prefix to a relative file path (".." segments,

@@ -204,6 +204,7 @@ typedef struct sfile {
     cc_http_req *req;
     const cc_allocator *a;
     int max_age_s;
+    int cors;
     char *dir;        /* copy of the mount's directory (a realpath) */
     size_t dir_len;
     char *path;       /* the file being looked at */
@@ -284,7 +285,7 @@ sf_finish(sfile *sf)
         sf_free(sf);
         return;
     }
-    char etag[64], date[30], cache[64], headers[256];
+    char etag[64], date[30], cache[64], headers[320];
     snprintf(etag, sizeof etag, "W/\"%llx-%llx\"",
              (unsigned long long)sf->size, (unsigned long long)sf->mtime);
     cc__http_imf_date(sf->mtime, date);
@@ -293,8 +294,9 @@ sf_finish(sfile *sf)
     else
         snprintf(cache, sizeof cache, "public, max-age=0, no-cache");
     snprintf(headers, sizeof headers,
-             "ETag: %s\r\nLast-Modified: %s\r\nCache-Control: %s\r\n", etag,
-             date, cache);
+             "ETag: %s\r\nLast-Modified: %s\r\nCache-Control: %s\r\n%s", etag,
+             date, cache,
+             sf->cors ? "Access-Control-Allow-Origin: *\r\n" : "");
     if (sf->status == 304)
         cc_http_respond(req, 304, NULL, headers, NULL, 0);
     else
@@ -546,6 +548,7 @@ cc__static_serve(cc_ctx *ctx, cc_http_req *req, const cc__static_mount *m)
     sf->req = req;
     sf->a = a;
     sf->max_age_s = m->max_age_s;
+    sf->cors = m->cors;
     sf->mime = cc__mime_type(rel);
     sf->dir = dir;
     sf->dir_len = strlen(dir);

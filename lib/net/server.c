@@ -37,6 +37,7 @@ struct cc_server {
     size_t nstatic;
     size_t nconns;
     int draining, closing, drain_done;
+    int static_cors;          /* CC_OPT_HTTP_STATIC_CORS */
     cc_close_cb drain_cb;
     void *drain_data;
     cc_close_cb close_cb;
@@ -59,6 +60,7 @@ cc_server_new(cc_server **out, cc_ctx *ctx, const cc_config *cfg)
     srv->keepalive_ms = (uint64_t)cc_config_get_int(cfg, CC_OPT_HTTP_KEEPALIVE_MS);
     srv->backlog = (int)cc_config_get_int(cfg, CC_OPT_LISTEN_BACKLOG);
     srv->reuseport = (int)cc_config_get_int(cfg, CC_OPT_REUSEPORT);
+    srv->static_cors = (int)cc_config_get_int(cfg, CC_OPT_HTTP_STATIC_CORS);
     const char *cert = cc_config_get_str(cfg, CC_OPT_TLS_CERT_FILE);
     const char *key = cc_config_get_str(cfg, CC_OPT_TLS_KEY_FILE);
     if (*cert || *key) {
@@ -129,6 +131,7 @@ cc_server_static(cc_server *srv, const char *prefix, const char *dir,
     m->prefix = px;
     m->dir = d;
     m->max_age_s = max_age_s;
+    m->cors = srv->static_cors;
     return 0;
 }
 
@@ -488,7 +491,8 @@ cc_http_respond(cc_http_req *req, int status, const char *content_type,
     }
     cc_server *srv = c->srv;
     int keep = req->msg.keep_alive && !srv->draining && !srv->closing;
-    size_t hlen = headers ? strlen(headers) : 0;
+    const char *extra = req->extra ? req->extra : "";
+    size_t hlen = (headers ? strlen(headers) : 0) + strlen(extra);
     size_t cap = 256 + hlen + (content_type ? strlen(content_type) : 0);
     char stack[1024];
     char *head = cap <= sizeof stack ? stack : CC__ALLOC(c->ctx, cap);
@@ -500,13 +504,13 @@ cc_http_respond(cc_http_req *req, int status, const char *content_type,
     }
     int n = snprintf(head, cap,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n"
-                     "%s%s%sConnection: %s\r\n%s\r\n",
+                     "%s%s%sConnection: %s\r\n%s%s\r\n",
                      status, cc__http_status_text(status),
                      cc__ctx_http_date(c->ctx), len,
                      content_type ? "Content-Type: " : "",
                      content_type ? content_type : "",
                      content_type ? "\r\n" : "", keep ? "keep-alive" : "close",
-                     headers ? headers : "");
+                     extra, headers ? headers : "");
     int rc = cc__conn_write(c, head, (size_t)n);
     if (head != stack)
         CC__FREE(c->ctx, head, cap);
@@ -526,6 +530,15 @@ cc_http_respond(cc_http_req *req, int status, const char *content_type,
     c->deadline = uv_now(c->ctx->loop) + srv->keepalive_ms;
     cc__conn_resume(c);
     return bad;
+}
+
+int
+cc_http_req_extra_headers(cc_http_req *req, const char *lines)
+{
+    if (!req)
+        return CC_EINVAL;
+    req->extra = lines;
+    return 0;
 }
 
 int

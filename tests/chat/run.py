@@ -36,7 +36,7 @@ import harness  # noqa: E402
 from harness import CURRENT_ENV, Env, SCENARIOS, Server  # noqa: E402
 
 MODULES = ["test_flow", "test_delivery", "test_errors", "test_auth",
-           "test_http", "test_restart"]
+           "test_http", "test_restart", "test_web_api"]
 
 
 def log(line):

@@ -134,6 +134,7 @@ assert_defaults(const cc_settings *s)
     ck_assert_str_eq(s->static_dir, "");
     ck_assert_int_eq(s->demo, 1);
     ck_assert_int_eq(s->ip_upgrades_per_min, 600);
+    ck_assert_int_eq(s->logins_per_min, 10);
     ck_assert_int_eq(s->max_message, 65536);
     ck_assert_int_eq(s->drain_timeout_ms, 10000);
     ck_assert_str_eq(s->log_level, "info");
@@ -671,6 +672,8 @@ START_TEST(help_and_version)
         {"--demo BOOL", "default true, env CHATCORE_DEMO"},
         {"--ip-upgrades-per-min N",
          "default 600, env CHATCORE_IP_UPGRADES_PER_MIN, range 1..1000000"},
+        {"--logins-per-min N",
+         "default 10, env CHATCORE_LOGINS_PER_MIN, range 1..1000000"},
         {"--max-message BYTES",
          "default 65536, env CHATCORE_MAX_MESSAGE, range 1024..16777216"},
         {"--drain-timeout-ms MS",
@@ -697,11 +700,11 @@ START_TEST(help_and_version)
         ck_assert_int_eq(strncmp(l, line, strlen(line)), 0);
         at = h + 1;
     }
-    /* nothing else: 18 entries */
+    /* nothing else: 19 entries */
     int entries = 0;
     for (const char *p = strstr(out, "\n  --"); p; p = strstr(p + 1, "\n  --"))
         entries++;
-    ck_assert_int_eq(entries, 18);
+    ck_assert_int_eq(entries, 19);
 
     /* -h too, and --help wins over a bad flag anywhere */
     call c2 = {{"--nope", "-h", NULL}, 0};
@@ -779,7 +782,8 @@ START_TEST(settings_json)
                      "\"data\":\"./data\",\"admin_key\":\"\","
                      "\"node\":\"node-1\",\"sync\":\"normal\","
                      "\"static\":\"\",\"demo\":true,"
-                     "\"ip_upgrades_per_min\":600,\"max_message\":65536,"
+                     "\"ip_upgrades_per_min\":600,\"logins_per_min\":10,"
+        "\"max_message\":65536,"
                      "\"drain_timeout_ms\":10000,\"log_level\":\"info\","
                      "\"log_format\":\"json\",\"tls_cert\":\"\","
                      "\"tls_key\":\"\"}");
