@@ -49,7 +49,7 @@ CC_API int cc_server_route(cc_server *srv, const char *method,
                            const char *path, cc_http_cb cb, void *data);
 
 /* Serve files under directory `dir` at URL prefix `prefix` (e.g. "/" or
- * "/static/"), GET and HEAD (checked before routes for those methods),
+ * "/static/"), GET and HEAD (after routes: only paths no route matches),
  * with content types by extension, ETag and Last-Modified (304 on a
  * match), Cache-Control, index.html for directories, and no escape from
  * `dir` (".." and symlinks out are 404).

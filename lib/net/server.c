@@ -403,7 +403,17 @@ handle_request(cc__conn *c)
             return;
         }
     }
-    if (req->msg.method == HTTP_GET || req->msg.method == HTTP_HEAD) {
+    int status = 404;
+    const cc__route *r = cc__router_match(&srv->router, req->msg.method_str,
+                                          path, &status);
+    if (r) {
+        r->cb(srv, req, r->data);
+        return;
+    }
+    /* files only where no route claims the path (a mount at "/" must not
+     * shadow the API), and not where a route exists for another method */
+    if (status == 404 &&
+        (req->msg.method == HTTP_GET || req->msg.method == HTTP_HEAD)) {
         for (size_t i = 0; i < srv->nstatic; i++) {
             const cc__static_mount *m = &srv->statics[i];
             size_t pl = strlen(m->prefix);
@@ -414,14 +424,7 @@ handle_request(cc__conn *c)
             }
         }
     }
-    int status = 404;
-    const cc__route *r = cc__router_match(&srv->router, req->msg.method_str,
-                                          path, &status);
-    if (r) {
-        r->cb(srv, req, r->data);
-        return;
-    }
-    if (!r && ws_for(srv, path)) {
+    if (ws_for(srv, path)) {
         static const char body[] =
             "{\"error\":\"upgrade_required\",\"message\":\"WebSocket endpoint\"}";
         cc_http_respond(req, 426, "application/json",

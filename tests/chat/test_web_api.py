@@ -55,6 +55,18 @@ async def cors(env):
     eq(r.status, 200, "static file")
     eq(r.body, b"// test\n", "static body")
     eq(r.headers.get("access-control-allow-origin"), "*", "static origin")
+    # pages at "/" must not shadow the API beside them
+    r = await s2.ahttp("GET", "/healthz")
+    eq((r.status, r.json), (200, {"status": "ok"}), "healthz beside pages")
+    r = await s2.admin("GET", "/v1/tenants")
+    eq(r.status, 200, "admin API beside pages (%r)" % r.body[:100])
+    r = await s2.ahttp("GET", "/metrics")
+    check(r.status == 200 and b"chatcore_connections" in r.body,
+          "metrics beside pages: %d %r", r.status, r.body[:100])
+    r = await s2.ahttp("GET", "/v1/auth/visitor")
+    eq(r.status, 405, "a POST route's path is not a file")
+    r = await s2.ahttp("GET", "/nope.js")
+    eq(r.status, 404, "missing file")
 
 
 @scenario("visitor_renewal")
