@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/setup.sh - install everything libchatcore needs to build and test
-# on a fresh Debian 12 machine, then the npm packages of the interop tests
-# and benchmarks.
+# on a fresh Debian 12 machine, then the npm packages of the interop tests,
+# the browser tests and the benchmarks.
 #
 # Idempotent and quick on a second run: apt is skipped entirely when every
 # package is already installed, and npm is skipped when node_modules is newer
@@ -33,10 +33,12 @@ PKGS=(
     clang libclang-rt-14-dev          # libFuzzer, sanitizer runtimes
     libuv1-dev libmbedtls-dev libcjson-dev
     librdkafka-dev libhiredis-dev libsqlite3-dev
+    liblz4-dev libzstd-dev libsasl2-dev libssl-dev zlib1g-dev  # static rdkafka
     check libsubunit-dev              # unit tests
     node-llhttp                       # llhttp C sources, compiled in
     python3 python3-websockets libwebsockets-dev openssl  # interop peers
     redis-server procps ca-certificates
+    chromium fonts-wqy-microhei       # browser tests of web/ (tests/web)
 )
 # The base image's node comes from a package that bundles npm; Debian's npm
 # package would conflict with it, so ask for node/npm only when missing.
@@ -110,6 +112,7 @@ npm_dir() {
 if [ "${CC_SETUP_SKIP_NPM:-0}" != 1 ]; then
     npm_dir "$ROOT/tests/interop"
     npm_dir "$ROOT/bench"
+    npm_dir "$ROOT/tests/web"
 fi
 
 log "done"
