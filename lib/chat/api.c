@@ -465,6 +465,7 @@ sessions_list(cc_server *srv, cc_http_req *req, void *data)
 {
     cc_chat *c = data;
     CC__UNUSED(srv);
+    cc_http_req_extra_headers(req, CORS_ALLOW);
     cred cr;
     if (get_cred(c, req, &cr) != 0)
         return;
@@ -562,6 +563,7 @@ sessions_one(cc_server *srv, cc_http_req *req, void *data)
 {
     cc_chat *c = data;
     CC__UNUSED(srv);
+    cc_http_req_extra_headers(req, CORS_ALLOW);
     const char *path = cc_http_req_path(req) + strlen("/v1/sessions/");
     char id[65];
     const char *slash = strchr(path, '/');
@@ -1093,6 +1095,10 @@ cc__api_mount(cc_chat *c, cc_server *srv)
         rc = cc_server_route(srv, "GET", "/v1/sessions", sessions_list, c);
     if (!rc)
         rc = cc_server_route(srv, "GET", "/v1/sessions/*", sessions_one, c);
+    if (!rc)
+        rc = cc_server_route(srv, "OPTIONS", "/v1/sessions", preflight, c);
+    if (!rc)
+        rc = cc_server_route(srv, "OPTIONS", "/v1/sessions/*", preflight, c);
     if (!rc)
         rc = cc_server_route(srv, "*", "/v1/tenants", tenants_route, c);
     if (!rc)

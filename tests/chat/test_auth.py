@@ -185,6 +185,8 @@ async def deleted_agent_and_tenant(env):
                              % (t.id, a_id))
     eq(r.status, 204, "DELETE agent")
     eq(await A.wait_closed(5), 1008, "deleted agent's connection")
+    check("deleted" in (A.close_reason or ""), "rule 68: reason %r",
+          A.close_reason)
     await refused(t.server.port, t.agent_token(a_id), what="deleted agent")
     # its session goes back to the queue (rule 45)
     tr = await V.recv_type("session_transferred", 5)
@@ -199,6 +201,8 @@ async def deleted_agent_and_tenant(env):
     r = await t.server.admin("DELETE", "/v1/tenants/" + t.id)
     eq(r.status, 204, "DELETE tenant")
     eq(await V.wait_closed(5), 1008, "deleted tenant's visitor")
+    check("deleted" in (V.close_reason or ""), "rule 68: reason %r",
+          V.close_reason)
     await refused(t.server.port, t.visitor_token()[1], what="deleted tenant")
 
 

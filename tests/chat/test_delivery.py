@@ -404,6 +404,8 @@ async def slow_consumer(env):
     await asyncio.sleep(1.0)
     A.ws.transport.resume_reading()
     eq(await A.wait_closed(20), 1008, "close code of the non-reader")
+    check("deleted" not in (A.close_reason or ""), "rule 68: reason %r",
+          A.close_reason)
     got = sorted({m["seq"] for m in A.all_of("msg", S)})
     check(len(got) < N, "the non-reader got all %d msgs", len(got))
     eq(got, list(range(2, 2 + len(got))), "what it got is a prefix")

@@ -30,8 +30,16 @@ async def cors(env):
     allow = r.headers.get("access-control-allow-headers", "").lower()
     check("authorization" in allow and "content-type" in allow,
           "preflight headers %r", allow)
-    r = await srv.ahttp("OPTIONS", "/v1/agents/a1")
-    eq(r.status, 204, "profile preflight status")
+    for path in ("/v1/agents/a1", "/v1/sessions", "/v1/sessions/S_x"):
+        r = await srv.ahttp("OPTIONS", path)
+        eq(r.status, 204, path + " preflight status")
+    vid, vtok = t.visitor_token()
+    r = await srv.ahttp("GET", "/v1/sessions", token=vtok)
+    eq((r.status, r.headers.get("access-control-allow-origin")), (200, "*"),
+       "sessions list origin")
+    r = await srv.ahttp("GET", "/v1/sessions/S_nope", token=vtok)
+    eq((r.status, r.headers.get("access-control-allow-origin")), (404, "*"),
+       "session error origin")
     # answers and errors alike carry the header, or the page cannot read
     # the error
     r = await srv.ahttp("POST", "/v1/auth/visitor", {"tenant": t.id})
