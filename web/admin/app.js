@@ -97,6 +97,34 @@ function showError(el, text) {
     el.hidden = !text;
 }
 
+// The checks both create forms make before a PUT: a valid id, not one
+// that exists (PUT would replace it, resetting its settings: never do that
+// from a form that says "create"), and a name. Returns {id, name} or null
+// after showing the error and focusing the field.
+function checkNew(errEl, idEl, nameEl, existing, existsKey) {
+    showError(errEl, '');
+    const id = idEl.value.trim();
+    const name = nameEl.value.trim();
+    if (!ID_RE.test(id)) {
+        showError(errEl, t('field.id.bad'));
+        idEl.setAttribute('aria-invalid', 'true');
+        idEl.focus();
+        return null;
+    }
+    idEl.removeAttribute('aria-invalid');
+    if (existing.some((x) => x.id === id)) {
+        showError(errEl, t(existsKey));
+        idEl.focus();
+        return null;
+    }
+    if (!name) {
+        showError(errEl, t('field.name.empty'));
+        nameEl.focus();
+        return null;
+    }
+    return { id, name };
+}
+
 function announce(text) {
     // re-set so the same words are announced again
     const el = $('announce');
@@ -274,30 +302,12 @@ function renderTenants() {
 async function createTenant(e) {
     e.preventDefault();
     const errEl = $('tenant-create-error');
-    showError(errEl, '');
     const idEl = $('tenant-new-id');
     const nameEl = $('tenant-new-name');
-    const id = idEl.value.trim();
-    const name = nameEl.value.trim();
-    if (!ID_RE.test(id)) {
-        showError(errEl, t('field.id.bad'));
-        idEl.setAttribute('aria-invalid', 'true');
-        idEl.focus();
+    const v = checkNew(errEl, idEl, nameEl, state.tenants, 'tenants.exists');
+    if (!v)
         return;
-    }
-    idEl.removeAttribute('aria-invalid');
-    // PUT replaces an existing tenant, resetting its settings: never do
-    // that from a form that says "create"
-    if (state.tenants.some((x) => x.id === id)) {
-        showError(errEl, t('tenants.exists'));
-        idEl.focus();
-        return;
-    }
-    if (!name) {
-        showError(errEl, t('field.name.empty'));
-        nameEl.focus();
-        return;
-    }
+    const { id, name } = v;
     const btn = $('tenant-create');
     btn.disabled = true;
     try {
@@ -853,30 +863,14 @@ async function createAgent(e) {
     if (!tid)
         return;
     const errEl = $('agent-create-error');
-    showError(errEl, '');
     const idEl = $('agent-new-id');
     const nameEl = $('agent-new-name');
     const pwEl = $('agent-new-password');
     const capEl = $('agent-new-capacity');
-    const id = idEl.value.trim();
-    const name = nameEl.value.trim();
-    if (!ID_RE.test(id)) {
-        showError(errEl, t('field.id.bad'));
-        idEl.setAttribute('aria-invalid', 'true');
-        idEl.focus();
+    const v = checkNew(errEl, idEl, nameEl, state.agents, 'agents.exists');
+    if (!v)
         return;
-    }
-    idEl.removeAttribute('aria-invalid');
-    if (state.agents.some((x) => x.id === id)) {
-        showError(errEl, t('agents.exists'));
-        idEl.focus();
-        return;
-    }
-    if (!name) {
-        showError(errEl, t('field.name.empty'));
-        nameEl.focus();
-        return;
-    }
+    const { id, name } = v;
     const body = { name, password: pwEl.value };
     const capRaw = capEl.value.trim();
     if (capRaw !== '' || capEl.validity.badInput) {
