@@ -182,6 +182,41 @@ cm_consumer() { # name static(ON|OFF) [shared]
 cm_consumer "find_package chatcore::chatcore" OFF shared
 cm_consumer "find_package chatcore::chatcore_static" ON
 
+# ---- the adapter libraries: their own .so and .pc; the core needs neither
+# librdkafka nor hiredis ----
+if readelf -d "$SO" | grep -Eq 'NEEDED.*(rdkafka|hiredis)'; then
+    bad "libchatcore.so depends on librdkafka or hiredis"
+else
+    ok "libchatcore.so needs neither librdkafka nor hiredis"
+fi
+for ad in kafka redis; do
+    ADSO=$(readlink -f "$LIBDIR/libchatcore-$ad.so" 2>/dev/null)
+    if [ ! -f "$ADSO" ] || [ ! -f "$LIBDIR/libchatcore-$ad.a" ] ||
+       [ ! -f "$LIBDIR/pkgconfig/chatcore-$ad.pc" ]; then
+        bad "chatcore-$ad: library or .pc not installed"
+        continue
+    fi
+    adx=$(nm -D --defined-only "$ADSO" | awk '{print $NF}' | grep -v '^cc_')
+    if [ -n "$adx" ]; then
+        bad "libchatcore-$ad.so exports other than cc_*: $(echo $adx)"
+        continue
+    fi
+    case $ad in
+        kafka) fn='cc_kafka_new(NULL, NULL, NULL, NULL, NULL)' ;;
+        redis) fn='cc_redis_new(NULL, NULL, NULL, 0, NULL)' ;;
+    esac
+    printf '#include <chatcore/chatcore.h>\n#include <chatcore/%s.h>\n#include <stdio.h>\nint main(void) { printf("%%d\\n", %s == CC_EINVAL); return 0; }\n' \
+        "$ad" "$fn" >"$TMP/ad-$ad.c"
+    # shellcheck disable=SC2046 # pkg-config output is a list of flags
+    if "$CC" "${WARN[@]}" "${SANFLAGS[@]}" "$TMP/ad-$ad.c" -o "$TMP/ad-$ad" \
+            $(pkg-config --cflags --libs "chatcore-$ad") >"$TMP/ad-$ad.log" 2>&1 &&
+       [ "$(LD_LIBRARY_PATH="$LIBDIR" "$TMP/ad-$ad")" = 1 ]; then
+        ok "chatcore-$ad: pkg-config, linked, cc_${ad}_new refuses NULL"
+    else
+        cat "$TMP/ad-$ad.log"; bad "chatcore-$ad: pkg-config consumer failed"
+    fi
+done
+
 # The public headers also compile as C++ (they have extern "C" guards).
 if command -v c++ >/dev/null 2>&1; then
     if echo '#include <chatcore/chatcore.h>
