@@ -77,20 +77,30 @@ ct_eq(const char *a, const char *b)
     return d == 0;
 }
 
+/* The credential of `Authorization: Bearer <x>`, or NULL. */
+static const char *
+bearer(cc_http_req *req)
+{
+    const char *auth = cc_http_req_header(req, "Authorization");
+    if (!auth || !cc__strncaseeq(auth, "Bearer ", 7))
+        return NULL;
+    const char *tok = auth + 7;
+    while (*tok == ' ')
+        tok++;
+    return tok;
+}
+
 /* Credentials: the admin key or a token. Answers 401 itself and returns
  * -1 when there are none or they are bad. */
 static int
 get_cred(cc_chat *c, cc_http_req *req, cred *cr)
 {
     memset(cr, 0, sizeof(*cr));
-    const char *auth = cc_http_req_header(req, "Authorization");
-    if (!auth || !cc__strncaseeq(auth, "Bearer ", 7)) {
+    const char *tok = bearer(req);
+    if (!tok) {
         cc_http_respond_error(req, 401, "unauthorized", "missing credentials");
         return -1;
     }
-    const char *tok = auth + 7;
-    while (*tok == ' ')
-        tok++;
     if (c->admin_key[0] && ct_eq(tok, c->admin_key)) {
         cr->admin = 1;
         return 0;
@@ -215,12 +225,9 @@ static int
 own_visitor_token(cc_chat *c, cc_http_req *req, cc__tenant *t,
                   const char *vid)
 {
-    const char *auth = cc_http_req_header(req, "Authorization");
-    if (!auth || !cc__strncaseeq(auth, "Bearer ", 7))
+    const char *tok = bearer(req);
+    if (!tok)
         return 0;
-    const char *tok = auth + 7;
-    while (*tok == ' ')
-        tok++;
     cc_claims cl;
     cc__tenant *tt = NULL;
     const char *why = "";
@@ -401,10 +408,10 @@ session_obj(cc__jbuf *b, const cc__sess_rec *r)
     cc__jbuf_raw(b, "}", 1);
 }
 
-/* The tenant a sessions request is about: the token's, or ?tenant= with
+/* The tenant a request is about: the token's, or ?tenant= with
  * the admin key. Answers the error itself and returns NULL. */
 static cc__tenant *
-sessions_tenant(cc_chat *c, cc_http_req *req, const cred *cr)
+request_tenant(cc_chat *c, cc_http_req *req, const cred *cr)
 {
     if (cr->token)
         return cr->t;
@@ -469,7 +476,7 @@ sessions_list(cc_server *srv, cc_http_req *req, void *data)
     cred cr;
     if (get_cred(c, req, &cr) != 0)
         return;
-    cc__tenant *t = sessions_tenant(c, req, &cr);
+    cc__tenant *t = request_tenant(c, req, &cr);
     if (!t)
         return;
     char st[20];
@@ -583,7 +590,7 @@ sessions_one(cc_server *srv, cc_http_req *req, void *data)
     cred cr;
     if (get_cred(c, req, &cr) != 0)
         return;
-    cc__tenant *t = sessions_tenant(c, req, &cr);
+    cc__tenant *t = request_tenant(c, req, &cr);
     if (!t)
         return;
     uint64_t after = 0, lim = 0;
@@ -1006,19 +1013,11 @@ agent_profile(cc_server *srv, cc_http_req *req, void *data)
     cred cr;
     if (get_cred(c, req, &cr) != 0)
         return;
-    char qt[80] = "";
-    cc__tenant *t = cr.t;
-    if (cr.admin) {
-        if (cc_http_req_query_param(req, "tenant", qt, sizeof(qt)) <= 0) {
-            cc_http_respond_error(req, 400, "bad_request",
-                                  "tenant: missing (?tenant= with the "
-                                  "admin key)");
-            return;
-        }
-        t = cc__tenant_find(c, qt);
-    }
-    cc__agent *ag = t && cc__valid_id(aid, strlen(aid))
-                        ? cc__agent_find(t, aid) : NULL;
+    cc__tenant *t = request_tenant(c, req, &cr);
+    if (!t)
+        return;
+    cc__agent *ag = cc__valid_id(aid, strlen(aid)) ? cc__agent_find(t, aid)
+                                                   : NULL;
     if (!ag || ag->deleted) {
         cc_http_respond_error(req, 404, "not_found", "no such agent");
         return;
