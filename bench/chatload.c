@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include "hexfield.h"
+#include "procstat.h"
 #include "hist.h"
 
 #define MAX_ERRNAMES 24
@@ -295,57 +296,6 @@ count_err(worker *w, const char *code, size_t len)
             return;
         }
     }
-}
-
-/* /proc/PID/stat utime + stime in seconds (every thread); -1 if gone. */
-static double
-proc_cpu_s(long pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut, st;
-    const char *p;
-    FILE *f;
-    size_t n;
-
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* the command name may hold spaces and parens: skip past the last ')' */
-    p = strrchr(buf, ')');
-    if (p == NULL)
-        return -1;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* VmRSS of PID in KiB, or -1. */
-static long
-proc_rss_kb(long pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    }
-    fclose(f);
-    return kb;
 }
 
 /* Bytes the process caused to be sent to storage (write_bytes of

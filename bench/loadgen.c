@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "hexfield.h"
+#include "procstat.h"
 #include "hist.h"
 
 #define HDR_LEN 25          /* 'T' + 16 + 8 */
@@ -214,54 +215,6 @@ count_err(worker *w, int code)
             return;
         }
     }
-}
-
-/* /proc/PID/stat fields 14 and 15 (utime, stime) in seconds; -1 if the
- * process is gone. They cover every thread of the process. */
-static double
-proc_cpu_s(long pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut, st;
-    const char *p;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* the command name may hold spaces and parens: skip past the last ')' */
-    p = strrchr(buf, ')');
-    if (p == NULL)
-        return -1;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* VmRSS of PID in KiB, or -1. */
-static long
-proc_rss_kb(long pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    }
-    fclose(f);
-    return kb;
 }
 
 static double
