@@ -369,8 +369,9 @@ static void
 load_all(loaded *l)
 {
     memset(l, 0, sizeof *l);
-    cc__store_loader ld = {ld_meta, ld_tenant, ld_agent, ld_session,
-                           ld_cursor, l};
+    cc__store_loader ld = {.meta = ld_meta, .tenant = ld_tenant,
+                           .agent = ld_agent, .session = ld_session,
+                           .cursor = ld_cursor, .data = l};
     ck_assert_int_eq(cc__store_load(E.st, &ld), 0);
 }
 
@@ -1096,7 +1097,8 @@ START_TEST(load_open_sessions_and_cursors)
     ck_assert_int_eq(append("t1", "s3", NULL, "{}", 200, NULL), 0);
     /* not while operations are in flight */
     loaded l;
-    cc__store_loader ld = {NULL, NULL, NULL, ld_session, ld_cursor, &l};
+    cc__store_loader ld = {.session = ld_session, .cursor = ld_cursor,
+                           .data = &l};
     ck_assert_int_eq(cc__store_load(E.st, &ld), CC_ESTATE);
     drain();
     env_close_store(&E);

@@ -59,9 +59,6 @@
 /* the load query spells "closed" as 5 */
 _Static_assert(CC__S_CLOSED == 5, "sessions.state values");
 
-const double cc__store_hist_bounds[CC__STORE_HIST_N - 1] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
-
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
@@ -77,7 +74,8 @@ enum op_kind {
     OP_MSGS_READ,
     OP_SESSION_GET,
     OP_SESSIONS_LIST,
-    OP_CURSOR_GET
+    OP_CURSOR_GET,
+    OP_BARRIER
 };
 
 typedef struct op {
@@ -243,7 +241,9 @@ static const char schema_sql[] =
     " user TEXT NOT NULL, acked INTEGER NOT NULL, read INTEGER NOT NULL,"
     " PRIMARY KEY(tenant,session,user)) WITHOUT ROWID;";
 
-struct cc_store {
+typedef struct sq sq;
+
+struct sq {
     cc_ctx *ctx;
     const cc_allocator *a;
     sqlite3 *db;
@@ -273,7 +273,7 @@ struct cc_store {
     /* loop thread only */
     size_t inflight;          /* queued, callback not yet run */
     int closing;
-    cc_close_cb close_cb;
+    void (*close_cb)(void *data);
     void *close_data;
 };
 
@@ -328,13 +328,6 @@ step_done(sqlite3_stmt *s)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static size_t
-bounded_len(const char *s, size_t cap)
-{
-    const char *z = memchr(s, '\0', cap);
-    return z ? (size_t)(z - s) : cap;
-}
-
 /* ------------------------------------------------------------------ */
 /* last_seq cache (worker only)                                        */
 
@@ -350,7 +343,7 @@ hash_key(const char *k, size_t n)
 }
 
 static void
-cache_clear(cc_store *st)
+cache_clear(sq *st)
 {
     cache *c = &st->cache;
     for (size_t i = 0; i < c->cap; i++)
@@ -382,7 +375,7 @@ cache_find(cache *c, const char *key, size_t klen)
 /* Grow (or create) the table; the dirty list must be empty (entries
  * move). Returns 0 or CC_ENOMEM (the cache is then left as it was). */
 static int
-cache_grow(cc_store *st)
+cache_grow(sq *st)
 {
     cache *c = &st->cache;
     size_t ncap = c->cap ? c->cap * 2 : 1024;
@@ -409,7 +402,7 @@ cache_grow(cc_store *st)
 /* Write the sessions rows of the cached sessions appended to in this
  * transaction. */
 static int
-flush_dirty(cc_store *st)
+flush_dirty(sq *st)
 {
     sqlite3_stmt *s = st->stmt[S_SESSION_BUMP];
     centry *e = st->cache.dirty;
@@ -430,7 +423,7 @@ flush_dirty(cc_store *st)
 }
 
 static int
-exec_append(cc_store *st, op *o)
+exec_append(sq *st, op *o)
 {
     const char *tenant = o->s[0], *session = o->s[1], *cid = o->s[2];
     sqlite3_stmt *s;
@@ -558,7 +551,7 @@ row_to_sess(sqlite3_stmt *s, cc__sess_rec *r)
 
 /* Read session rows into o->res.sess (grown as rows come). */
 static int
-read_sessions(cc_store *st, op *o, sqlite3_stmt *s)
+read_sessions(sq *st, op *o, sqlite3_stmt *s)
 {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -580,7 +573,7 @@ read_sessions(cc_store *st, op *o, sqlite3_stmt *s)
 }
 
 static int
-exec_msgs_read(cc_store *st, op *o)
+exec_msgs_read(sq *st, op *o)
 {
     int limit = o->i[0], tail = o->i[1];
     sqlite3_stmt *s = st->stmt[tail ? S_MSGS_TAIL : S_MSGS_FWD];
@@ -660,7 +653,7 @@ oom:
 /* Run one op. Returns SQLITE_OK (the op's own outcome is in o->res.rc) or
  * an SQLite error that fails the whole transaction. */
 static int
-exec_op(cc_store *st, op *o)
+exec_op(sq *st, op *o)
 {
     sqlite3_stmt *s;
     int rc;
@@ -777,12 +770,14 @@ exec_op(cc_store *st, op *o)
         }
         sqlite3_reset(s);
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    case OP_BARRIER:
+        return SQLITE_OK;   /* its place in the FIFO is the point */
     }
     return SQLITE_MISUSE;
 }
 
 static void
-free_results(cc_store *st, op *o)
+free_results(sq *st, op *o)
 {
     if (o->res.msgs)
         cc__free(st->a, o->res.msgs, o->msgs_cap * sizeof *o->res.msgs);
@@ -808,7 +803,7 @@ hist_bucket(double secs)
 
 /* One transaction over the ops head..(n of them). */
 static void
-run_batch(cc_store *st, op *head, size_t n)
+run_batch(sq *st, op *head, size_t n)
 {
     uint64_t t0 = uv_hrtime();
     int rc = step_done(st->stmt[S_BEGIN]);
@@ -851,7 +846,7 @@ on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 {
     CC__UNUSED(db);
     CC__UNUSED(name);
-    ((cc_store *)arg)->wal_pages = pages;
+    ((sq *)arg)->wal_pages = pages;
     return SQLITE_OK;
 }
 
@@ -863,7 +858,7 @@ on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 static void
 checkpointer(void *arg)
 {
-    cc_store *st = arg;
+    sq *st = arg;
     uv_mutex_lock(&st->ckmu);
     for (;;) {
         while (!st->ck_due && !st->ck_stop)
@@ -881,7 +876,7 @@ checkpointer(void *arg)
 }
 
 static void
-checkpoint_soon(cc_store *st)
+checkpoint_soon(sq *st)
 {
     uv_mutex_lock(&st->ckmu);
     st->ck_due = 1;
@@ -890,7 +885,7 @@ checkpoint_soon(cc_store *st)
 }
 
 static void
-db_close(cc_store *st)
+db_close(sq *st)
 {
     for (int i = 0; i < S__N; i++)
         sqlite3_finalize(st->stmt[i]);
@@ -903,7 +898,7 @@ db_close(cc_store *st)
 static void
 worker(void *arg)
 {
-    cc_store *st = arg;
+    sq *st = arg;
     uv_mutex_lock(&st->mu);
     for (;;) {
         if (!st->q_head) {
@@ -961,7 +956,7 @@ worker(void *arg)
 /* Loop side: completions and close                                    */
 
 static void
-op_free(cc_store *st, op *o)
+op_free(sq *st, op *o)
 {
     free_results(st, o);
     cc__free(st->a, o, o->size);
@@ -970,23 +965,22 @@ op_free(cc_store *st, op *o)
 static void
 on_closed(uv_handle_t *h)
 {
-    cc_store *st = h->data;
+    sq *st = h->data;
     uv_cond_destroy(&st->cond);
     uv_cond_destroy(&st->ckcond);
     uv_mutex_destroy(&st->ckmu);
     uv_mutex_destroy(&st->mu);
     uv_mutex_destroy(&st->db_mu);
-    cc_close_cb cb = st->close_cb;
+    void (*cb)(void *) = st->close_cb;
     void *data = st->close_data;
     cc__free(st->a, st, sizeof *st);
-    if (cb)
-        cb(st, data);
+    cb(data);
 }
 
 static void
 on_async(uv_async_t *h)
 {
-    cc_store *st = h->data;
+    sq *st = h->data;
     uv_mutex_lock(&st->mu);
     op *o = st->done_head;
     st->done_head = st->done_tail = NULL;
@@ -1079,7 +1073,7 @@ schema_init(sqlite3 *db)
 }
 
 static int
-db_open(cc_store *st, const char *path, unsigned flags)
+db_open(sq *st, const char *path, unsigned flags)
 {
     /* NOMUTEX: the handle is never used by two threads at once (db_mu) */
     int rc = sqlite3_open_v2(path, &st->db,
@@ -1146,6 +1140,14 @@ fail:
     return CC_EBACKEND;
 }
 
+static const cc_store_ops sq_ops;
+
+static void
+discard(void *data)
+{
+    cc__store_discard(data);
+}
+
 int
 cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
                      unsigned flags)
@@ -1154,12 +1156,18 @@ cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
     if (!out || !ctx || !path || !*path ||
         (flags & ~(unsigned)CC_STORE_SYNC_FULL))
         return CC_EINVAL;
-    cc_store *st = CC__CALLOC(ctx, 1, sizeof *st);
-    if (!st)
+    cc_store *w;
+    int rc = cc_store_new(&w, ctx, &sq_ops, NULL);
+    if (rc)
+        return rc;
+    sq *st = CC__CALLOC(ctx, 1, sizeof *st);
+    if (!st) {
+        cc__store_discard(w);
         return CC_ENOMEM;
+    }
     st->ctx = ctx;
     st->a = &ctx->a;
-    int rc = db_open(st, path, flags);
+    rc = db_open(st, path, flags);
     if (rc)
         goto fail_st;
     if ((rc = uv_mutex_init(&st->mu)) != 0)
@@ -1188,10 +1196,13 @@ cc_store_sqlite_open(cc_store **out, cc_ctx *ctx, const char *path,
         uv_thread_join(&st->ckthread);
         db_close(st);
         st->closing = 1;
+        st->close_cb = discard;
+        st->close_data = w;
         uv_close((uv_handle_t *)&st->async, on_closed);
         return rc;
     }
-    *out = st;
+    cc__store_set_impl(w, st);
+    *out = w;
     return 0;
 fail_ckthread:
     uv_mutex_lock(&st->ckmu);
@@ -1213,13 +1224,15 @@ fail_db:
     db_close(st);
 fail_st:
     CC__FREE(ctx, st, sizeof *st);
+    cc__store_discard(w);
     return rc;
 }
 
-void
-cc_store_close(cc_store *st, cc_close_cb cb, void *data)
+static void
+sq_close(void *impl, void (*cb)(void *data), void *data)
 {
-    if (!st || st->closing)
+    sq *st = impl;
+    if (st->closing)
         return;
     st->closing = 1;
     st->close_cb = cb;
@@ -1238,7 +1251,7 @@ cc_store_close(cc_store *st, cc_close_cb cb, void *data)
 /* Allocate an op with room for `extra` bytes (at the start of buf) and
  * the n strings (NULLs allowed), copied after it. */
 static int
-op_new(cc_store *st, op **out, int kind, size_t extra, int n,
+op_new(sq *st, op **out, int kind, size_t extra, int n,
        const char *const *strs, const size_t *lens)
 {
     if (st->closing)
@@ -1272,7 +1285,7 @@ op_new(cc_store *st, op **out, int kind, size_t extra, int n,
 }
 
 static void
-op_queue(cc_store *st, op *o, cc__store_cb cb, void *data)
+op_queue(sq *st, op *o, cc__store_cb cb, void *data)
 {
     o->cb = cb;
     o->data = data;
@@ -1291,7 +1304,7 @@ op_queue(cc_store *st, op *o, cc__store_cb cb, void *data)
 
 /* Queue an op made of up to 4 NUL-terminated strings. */
 static int
-queue_strs(cc_store *st, int kind, int n, const char *const *strs,
+queue_strs(sq *st, int kind, int n, const char *const *strs,
            cc__store_cb cb, void *data, op **out)
 {
     size_t lens[4] = {0};
@@ -1310,81 +1323,55 @@ queue_strs(cc_store *st, int kind, int n, const char *const *strs,
 }
 
 static int
-valid_id(const char *s)
+sq_meta_put(void *impl, const char *key, const char *value,
+            cc__store_cb cb, void *data)
 {
-    return s && cc__valid_id(s, strlen(s));
-}
-
-int
-cc__store_meta_put(cc_store *st, const char *key, const char *value,
-                   cc__store_cb cb, void *data)
-{
-    if (!st || !key || !value)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {key, value};
     return queue_strs(st, OP_META_PUT, 2, s, cb, data, NULL);
 }
 
-int
-cc__store_tenant_put(cc_store *st, const char *id, const char *json,
-                     cc__store_cb cb, void *data)
+static int
+sq_tenant_put(void *impl, const char *id, const char *json,
+              cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(id) || !json)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {id, json};
     return queue_strs(st, OP_TENANT_PUT, 2, s, cb, data, NULL);
 }
 
-int
-cc__store_tenant_del(cc_store *st, const char *id, cc__store_cb cb,
-                     void *data)
+static int
+sq_tenant_del(void *impl, const char *id, cc__store_cb cb,
+              void *data)
 {
-    if (!st || !valid_id(id))
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[1] = {id};
     return queue_strs(st, OP_TENANT_DEL, 1, s, cb, data, NULL);
 }
 
-int
-cc__store_agent_put(cc_store *st, const char *tenant, const char *id,
-                    const char *json, cc__store_cb cb, void *data)
+static int
+sq_agent_put(void *impl, const char *tenant, const char *id,
+             const char *json, cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(id) || !json)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[3] = {tenant, id, json};
     return queue_strs(st, OP_AGENT_PUT, 3, s, cb, data, NULL);
 }
 
-int
-cc__store_agent_del(cc_store *st, const char *tenant, const char *id,
-                    cc__store_cb cb, void *data)
+static int
+sq_agent_del(void *impl, const char *tenant, const char *id,
+             cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(id))
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {tenant, id};
     return queue_strs(st, OP_AGENT_DEL, 2, s, cb, data, NULL);
 }
 
-int
-cc__store_session_put(cc_store *st, const cc__sess_rec *r, cc__store_cb cb,
-                      void *data)
+static int
+sq_session_put(void *impl, const cc__sess_rec *r, cc__store_cb cb,
+               void *data)
 {
-    if (!st || !r)
-        return CC_EINVAL;
-    size_t tl = bounded_len(r->tenant, sizeof r->tenant);
-    size_t il = bounded_len(r->id, sizeof r->id);
-    if (!cc__valid_id(r->tenant, tl) || !cc__valid_id(r->id, il) ||
-        r->state < CC__S_NEW || r->state > CC__S_CLOSED)
-        return CC_EINVAL;
-    /* every string field must be terminated inside its array */
-    if (bounded_len(r->visitor, sizeof r->visitor) == sizeof r->visitor ||
-        bounded_len(r->agent, sizeof r->agent) == sizeof r->agent ||
-        bounded_len(r->preview, sizeof r->preview) == sizeof r->preview ||
-        bounded_len(r->close_reason, sizeof r->close_reason) ==
-            sizeof r->close_reason ||
-        bounded_len(r->closed_by, sizeof r->closed_by) ==
-            sizeof r->closed_by)
-        return CC_EINVAL;
+    sq *st = impl;
     op *o;
     int rc = op_new(st, &o, OP_SESSION_PUT, sizeof *r, 0, NULL, NULL);
     if (rc)
@@ -1395,15 +1382,13 @@ cc__store_session_put(cc_store *st, const cc__sess_rec *r, cc__store_cb cb,
     return 0;
 }
 
-int
-cc__store_msg_append(cc_store *st, const char *tenant, const char *session,
-                     const char *cid, const char *from, int kind,
-                     const char *body, size_t body_len, uint64_t ts,
-                     cc__store_cb cb, void *data)
+static int
+sq_msg_append(void *impl, const char *tenant, const char *session,
+              const char *cid, const char *from, int kind,
+              const char *body, size_t body_len, uint64_t ts,
+              cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(session) || !from || !body ||
-        body_len > INT32_MAX || ts > INT64_MAX)
-        return CC_EINVAL;
+    sq *st = impl;
     /* body and from share slot 3: body, NUL, from, NUL */
     size_t fl = strlen(from);
     const char *strs[3] = {tenant, session, cid};
@@ -1425,14 +1410,12 @@ cc__store_msg_append(cc_store *st, const char *tenant, const char *session,
     return 0;
 }
 
-int
-cc__store_cursor_put(cc_store *st, const char *tenant, const char *session,
-                     const char *user, uint64_t acked, uint64_t read,
-                     cc__store_cb cb, void *data)
+static int
+sq_cursor_put(void *impl, const char *tenant, const char *session,
+              const char *user, uint64_t acked, uint64_t read,
+              cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(session) || !user ||
-        acked > INT64_MAX || read > INT64_MAX)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[3] = {tenant, session, user};
     op *o;
     int rc = queue_strs(st, OP_CURSOR_PUT, 3, s, cb, data, &o);
@@ -1444,14 +1427,12 @@ cc__store_cursor_put(cc_store *st, const char *tenant, const char *session,
     return 0;
 }
 
-int
-cc__store_msgs_read(cc_store *st, const char *tenant, const char *session,
-                    uint64_t after, int limit, int tail, cc__store_cb cb,
-                    void *data)
+static int
+sq_msgs_read(void *impl, const char *tenant, const char *session,
+             uint64_t after, int limit, int tail, cc__store_cb cb,
+             void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(session) || limit < 1 ||
-        limit > 1000 || after > INT64_MAX)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {tenant, session};
     op *o;
     int rc = queue_strs(st, OP_MSGS_READ, 2, s, cb, data, &o);
@@ -1464,24 +1445,21 @@ cc__store_msgs_read(cc_store *st, const char *tenant, const char *session,
     return 0;
 }
 
-int
-cc__store_session_get(cc_store *st, const char *tenant, const char *id,
-                      cc__store_cb cb, void *data)
+static int
+sq_session_get(void *impl, const char *tenant, const char *id,
+               cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(id))
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {tenant, id};
     return queue_strs(st, OP_SESSION_GET, 2, s, cb, data, NULL);
 }
 
-int
-cc__store_sessions_list(cc_store *st, const char *tenant, int state,
-                        const char *visitor, int limit, cc__store_cb cb,
-                        void *data)
+static int
+sq_sessions_list(void *impl, const char *tenant, int state,
+                 const char *visitor, int limit, cc__store_cb cb,
+                 void *data)
 {
-    if (!st || !valid_id(tenant) || state < 0 || state > CC__S_CLOSED ||
-        limit < 1 || limit > 1000)
-        return CC_EINVAL;
+    sq *st = impl;
     const char *s[2] = {tenant, visitor};
     op *o;
     int rc = queue_strs(st, OP_SESSIONS_LIST, 2, s, cb, data, &o);
@@ -1493,12 +1471,17 @@ cc__store_sessions_list(cc_store *st, const char *tenant, int state,
     return 0;
 }
 
-int
-cc__store_cursor_get(cc_store *st, const char *tenant, const char *session,
-                     const char *user, cc__store_cb cb, void *data)
+static int
+sq_barrier(void *impl, cc__store_cb cb, void *data)
 {
-    if (!st || !valid_id(tenant) || !valid_id(session) || !user)
-        return CC_EINVAL;
+    return queue_strs(impl, OP_BARRIER, 0, NULL, cb, data, NULL);
+}
+
+static int
+sq_cursor_get(void *impl, const char *tenant, const char *session,
+              const char *user, cc__store_cb cb, void *data)
+{
+    sq *st = impl;
     const char *s[3] = {tenant, session, user};
     return queue_strs(st, OP_CURSOR_GET, 3, s, cb, data, NULL);
 }
@@ -1520,6 +1503,10 @@ load_rows(sqlite3 *db, const char *sql, const cc__store_loader *l, int what)
         const char *t2 = what == 2 || what == 4
                              ? (const char *)sqlite3_column_text(s, 2)
                              : NULL;
+        /* column 0 is the tenant of every kind but meta */
+        if (what > 0 && l->want_tenant &&
+            !l->want_tenant(l->data, t0 ? t0 : ""))
+            continue;
         switch (what) {
         case 0:
             l->meta(l->data, t0 ? t0 : "", t1 ? t1 : "");
@@ -1545,11 +1532,10 @@ load_rows(sqlite3 *db, const char *sql, const cc__store_loader *l, int what)
     return rc == SQLITE_DONE ? 0 : CC_EBACKEND;
 }
 
-int
-cc__store_load(cc_store *st, const cc__store_loader *l)
+static int
+sq_load(void *impl, const cc__store_loader *l)
 {
-    if (!st || !l)
-        return CC_EINVAL;
+    sq *st = impl;
     if (st->closing || st->inflight)
         return CC_ESTATE;
     int rc = 0;
@@ -1581,10 +1567,31 @@ cc__store_load(cc_store *st, const cc__store_loader *l)
     return rc;
 }
 
-void
-cc__store_get_stats(cc_store *st, cc__store_stats *out)
+static void
+sq_stats(void *impl, cc__store_stats *out)
 {
+    sq *st = impl;
     uv_mutex_lock(&st->mu);
     *out = st->stats;
     uv_mutex_unlock(&st->mu);
 }
+
+static const cc_store_ops sq_ops = {
+    .size = sizeof(cc_store_ops),
+    .load = sq_load,
+    .meta_put = sq_meta_put,
+    .tenant_put = sq_tenant_put,
+    .tenant_del = sq_tenant_del,
+    .agent_put = sq_agent_put,
+    .agent_del = sq_agent_del,
+    .session_put = sq_session_put,
+    .msg_append = sq_msg_append,
+    .cursor_put = sq_cursor_put,
+    .msgs_read = sq_msgs_read,
+    .session_get = sq_session_get,
+    .sessions_list = sq_sessions_list,
+    .cursor_get = sq_cursor_get,
+    .barrier = sq_barrier,
+    .stats = sq_stats,
+    .close = sq_close,
+};

@@ -494,8 +494,9 @@ cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
 
     int rc = cc_nonce_cache_new(&c->nonces, c->a, 100000, 600);
     load_ctx l = {.c = c};
-    cc__store_loader ld = {load_meta, load_tenant, load_agent, load_session,
-                           load_cursor, &l};
+    cc__store_loader ld = {.meta = load_meta, .tenant = load_tenant,
+                           .agent = load_agent, .session = load_session,
+                           .cursor = load_cursor, .data = &l};
     if (rc == 0) {
         rc = cc__store_load(st, &ld);
         if (rc == 0)

@@ -18,80 +18,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chatcore/store.h"
 #include "core/internal.h"
 
-/* Session states (PROTOCOL.md §1). Stored as these integers. */
+/* Session states (PROTOCOL.md §1): the public CC_STORE_* values. */
 typedef enum cc__sstate {
-    CC__S_NEW = 1, CC__S_QUEUED, CC__S_ACTIVE, CC__S_OFFLINE, CC__S_CLOSED
+    CC__S_NEW = CC_STORE_NEW, CC__S_QUEUED = CC_STORE_QUEUED,
+    CC__S_ACTIVE = CC_STORE_ACTIVE, CC__S_OFFLINE = CC_STORE_OFFLINE,
+    CC__S_CLOSED = CC_STORE_CLOSED
 } cc__sstate;
 
-/* One session row. Strings are NUL-terminated, "" when absent. */
-typedef struct cc__sess_rec {
-    char tenant[65];
-    char id[65];
-    char visitor[65];        /* bare visitor id */
-    char agent[65];          /* serving agent, "" when none */
-    int state;               /* cc__sstate */
-    int prev_state;          /* while offline: the state to resume; else 0 */
-    uint64_t created;        /* unix ms */
-    uint64_t updated;        /* unix ms, last change of any field */
-    uint64_t since;          /* unix ms first queued (queue order), 0 */
-    uint64_t last_seq;       /* maintained by msg_append; ignored by put */
-    char preview[404];       /* queue preview, UTF-8, <= 100 code points */
-    char close_reason[804];  /* <= 200 code points */
-    char closed_by[80];      /* "visitor:ID" | "agent:ID" | "system" | "" */
-} cc__sess_rec;
-
-/* One stored message. */
-typedef struct cc__smsg {
-    uint64_t seq;
-    uint64_t ts;             /* unix ms */
-    char from[80];           /* "visitor:ID" | "agent:ID" | "system" */
-    int kind;                /* cc__kind of lib/proto/proto.h (1..4) */
-    int has_cid;             /* 0 for system messages (cid null) */
-    char cid[260];           /* UTF-8, <= 64 code points */
-    char *body;              /* compact JSON object text, NUL-terminated */
-    size_t body_len;
-} cc__smsg;
-
-typedef struct cc__store_res {
-    int rc;                  /* 0 or a negative CC_E* code */
-    /* msg_append */
-    uint64_t seq, ts;
-    int dup;                 /* 1: the cid existed; seq/ts are the original's */
-    /* msgs_read */
-    cc__smsg *msgs;
-    size_t nmsgs;
-    int more;
-    /* session_get, sessions_list */
-    cc__sess_rec *sess;
-    size_t nsess;
-    /* cursor_get */
-    uint64_t acked, read;
-} cc__store_res;
-
-typedef void (*cc__store_cb)(cc__store_res *res, void *data);
+/* The engine's names for the public record types (chatcore/store.h). */
+typedef cc_store_session cc__sess_rec;
+typedef cc_store_msg cc__smsg;
+typedef cc_store_result cc__store_res;
+typedef cc_store_cb cc__store_cb;
+typedef cc_store_loader cc__store_loader;
+typedef cc_store_stats cc__store_stats;
 
 /* Most operations a store holds queued at once; beyond it calls return
  * CC_EQUEUEFULL (the engine answers `internal`; nothing was written). */
 #define CC__STORE_MAX_PENDING 200000
 
-/* ---- synchronous load at startup ----
- * Call after open and before any other operation, on the loop thread
- * before the loop serves anything. Each callback may be NULL. */
-typedef struct cc__store_loader {
-    void (*meta)(void *data, const char *key, const char *value);
-    void (*tenant)(void *data, const char *id, const char *json);
-    void (*agent)(void *data, const char *tenant, const char *id,
-                  const char *json);
-    /* every session whose state is not CC__S_CLOSED */
-    void (*session)(void *data, const cc__sess_rec *s);
-    /* every cursor of those sessions */
-    void (*cursor)(void *data, const char *tenant, const char *session,
-                   const char *user, uint64_t acked, uint64_t read);
-    void *data;
-} cc__store_loader;
+/* For a backend's own constructor: set the implementation after
+ * cc_store_new(..., NULL), or free a store that was never set up. */
+void cc__store_set_impl(cc_store *st, void *impl);
+void cc__store_discard(cc_store *st);
+
+/* ---- load ----
+ * cc__store_load: synchronous, before any other operation, on the loop
+ * thread before the loop serves anything; CC_ENOTSUP when the backend
+ * offers only the asynchronous form. cc__store_load_async: ordered like
+ * any operation; CC_ENOTSUP when the backend lacks it. */
 int cc__store_load(cc_store *st, const cc__store_loader *l);
+int cc__store_load_async(cc_store *st, const cc__store_loader *l,
+                         cc__store_cb cb, void *data);
+/* completes after every operation queued before it */
+int cc__store_barrier(cc_store *st, cc__store_cb cb, void *data);
 
 /* ---- writes (cb may be NULL) ---- */
 int cc__store_meta_put(cc_store *st, const char *key, const char *value,
@@ -153,18 +116,10 @@ int cc__store_cursor_get(cc_store *st, const char *tenant,
                          cc__store_cb cb, void *data);
 
 /* ---- statistics (any thread; monotonically growing counters) ---- */
-#define CC__STORE_HIST_N 12
+#define CC__STORE_HIST_N CC_STORE_HIST_N
 /* Upper bounds (seconds) of the commit-latency histogram buckets; the
  * last bucket (+Inf) has no bound. */
 extern const double cc__store_hist_bounds[CC__STORE_HIST_N - 1];
-typedef struct cc__store_stats {
-    uint64_t ops;            /* operations executed */
-    uint64_t commits;        /* transactions committed */
-    uint64_t failures;       /* transactions that failed */
-    uint64_t pending;        /* queued, not yet completed (gauge) */
-    double commit_seconds_sum;
-    uint64_t hist[CC__STORE_HIST_N];  /* per bucket, not cumulative */
-} cc__store_stats;
 void cc__store_get_stats(cc_store *st, cc__store_stats *out);
 
 #endif
