@@ -16,5 +16,6 @@
 #include "auth.h"
 #include "store.h"
 #include "chat.h"
+#include "bus.h"
 
 #endif

@@ -72,6 +72,9 @@ typedef enum cc_option {
      * them as scripts or modules [0].
      * Since 0.2. */
     CC_OPT_HTTP_STATIC_CORS = 27,
+    /* ms: distributed mode (bus.h): an owner drops the connections of a
+     * gateway it has not heard from for this long [10000]. Since 0.4. */
+    CC_OPT_CHAT_NODE_TIMEOUT_MS = 28,
     CC_OPT__MAX
 } cc_option;
 

@@ -205,6 +205,10 @@ cc__chat_tenant_apply(cc_chat *c, const cc__tenant_cfg *cfg, int *created,
     } else {
         t->cfg = *cfg;
     }
+    if (c->remote_apply) {   /* stored by the node that changed it */
+        cc__sess_tenant_changed(t);
+        return 0;
+    }
     cc__jbuf_reset(&c->jb);
     cc__tenant_to_storage(&c->jb, &t->cfg);
     if (c->jb.oom)
@@ -213,6 +217,8 @@ cc__chat_tenant_apply(cc_chat *c, const cc__tenant_cfg *cfg, int *created,
                                   cb ? cb : store_done, cb ? data : c);
     if (rc == 0 && !cb)
         c->pending++;   /* with cb, the caller's op holds the count */
+    if (rc == 0)
+        cc__bus_config_changed(c, "tenant", t->cfg.id, NULL);
     cc__sess_tenant_changed(t);
     return rc;
 }
@@ -231,6 +237,8 @@ cc__chat_agent_apply(cc_chat *c, cc__tenant *t, const cc__agent_cfg *cfg,
     } else {
         ag->cfg = *cfg;
     }
+    if (c->remote_apply)
+        return 0;
     cc__jbuf_reset(&c->jb);
     cc__agent_to_storage(&c->jb, &ag->cfg);
     if (c->jb.oom)
@@ -239,6 +247,8 @@ cc__chat_agent_apply(cc_chat *c, cc__tenant *t, const cc__agent_cfg *cfg,
                                  cb ? cb : store_done, cb ? data : c);
     if (rc == 0 && !cb)
         c->pending++;   /* with cb, the caller's op holds the count */
+    if (rc == 0)
+        cc__bus_config_changed(c, "agent", t->cfg.id, ag->cfg.id);
     return rc;
 }
 
@@ -256,8 +266,11 @@ cc__chat_agent_delete(cc_chat *c, cc__agent *ag)
         cc__gw_close(g, CC_WS_CLOSE_POLICY, "agent deleted");
     }
     cc__sess_agent_gone(ag);
-    if (cc__store_agent_del(c->st, t->cfg.id, ag->cfg.id, store_done, c) == 0)
+    if (!c->remote_apply &&
+        cc__store_agent_del(c->st, t->cfg.id, ag->cfg.id, store_done, c) == 0) {
         c->pending++;
+        cc__bus_config_changed(c, "agent_deleted", t->cfg.id, ag->cfg.id);
+    }
     cc__agent_unref(ag);
 }
 
@@ -312,8 +325,11 @@ cc__chat_tenant_delete(cc_chat *c, cc__tenant *t)
     }
     /* visitors go with their last session or connection
      * (cc__visitor_maybe_free); the map is no longer kept up */
-    if (cc__store_tenant_del(c->st, t->cfg.id, store_done, c) == 0)
+    if (!c->remote_apply &&
+        cc__store_tenant_del(c->st, t->cfg.id, store_done, c) == 0) {
         c->pending++;
+        cc__bus_config_changed(c, "tenant_deleted", t->cfg.id, NULL);
+    }
     cc__tenant_unref(t);
 }
 
@@ -395,6 +411,7 @@ on_tick(uv_timer_t *tm)
     }
     c->last_tick = now;
     cc__gw_tick(c, now);
+    cc__bus_tick(c, now);
     if (now - c->last_slow >= 200) {
         c->last_slow = now;
         cc__sess_tick(c, now);
@@ -458,12 +475,11 @@ free_model(cc_chat *c)
 
 /* ---- public ---- */
 
-int
-cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
+/* Everything but the model: the model comes from the store after. */
+static int
+chat_alloc(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
 {
     *out = NULL;
-    if (!ctx || !st)
-        return CC_EINVAL;
     cc_chat *c = cc__calloc(&ctx->a, 1, sizeof(*c));
     if (!c)
         return CC_ENOMEM;
@@ -483,6 +499,10 @@ cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
     snprintf(c->node, sizeof(c->node), "%s", node && *node ? node : "node-1");
     if (!cc__valid_id(c->node, strlen(c->node)))
         snprintf(c->node, sizeof(c->node), "node-1");
+    const char *key = cfg ? cc_config_get_str(cfg, CC_OPT_CHAT_ADMIN_KEY)
+                          : NULL;
+    if (key && *key)
+        snprintf(c->admin_key, sizeof(c->admin_key), "%s", key);
     c->ip_upgrades_per_min =
         (int)cc_config_get_int(cfg, CC_OPT_CHAT_IP_UPGRADES_PER_MIN);
     c->logins_per_min = (int)cc_config_get_int(cfg, CC_OPT_CHAT_LOGINS_PER_MIN);
@@ -491,8 +511,78 @@ cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
     c->rto_max_ms = (uint32_t)cc_config_get_int(cfg, CC_OPT_CHAT_RTO_MAX_MS);
     if (c->rto_max_ms < c->rto_ms)
         c->rto_max_ms = c->rto_ms;
-
+    c->node_timeout_ms =
+        (uint64_t)cc_config_get_int(cfg, CC_OPT_CHAT_NODE_TIMEOUT_MS);
+    uv_timer_init(ctx->loop, &c->tick);
+    c->tick.data = c;
     int rc = cc_nonce_cache_new(&c->nonces, c->a, 100000, 600);
+    if (rc == 0)
+        rc = cc__bus_init(c);
+    if (rc == 0)
+        rc = cc__gw_init(c, cfg);
+    *out = c;
+    return rc;
+}
+
+/* Free an engine whose tick timer never started. The timer handle must
+ * still be closed: the caller runs the loop (cc_chat_new's caller does,
+ * as for every handle). */
+static void
+alloc_closed(uv_handle_t *h)
+{
+    cc_chat *c = h->data;
+    cc__free(c->a, c, sizeof(*c));
+}
+
+static void
+chat_discard(cc_chat *c)
+{
+    free_model(c);
+    cc__gw_free(c);
+    cc__bus_free(c);
+    if (c->nonces)
+        cc_nonce_cache_free(c->nonces);
+    cc__jbuf_free(&c->jb);
+    uv_close((uv_handle_t *)&c->tick, alloc_closed);
+}
+
+/* The model is loaded: the admin key, then serve. */
+static int
+chat_loaded(cc_chat *c, const load_ctx *l)
+{
+    cc__sess_load_done(c);
+    int rc = 0;
+    if (c->admin_key[0]) {
+        /* configured */
+    } else if (l->stored_key[0]) {
+        memcpy(c->admin_key, l->stored_key, sizeof(c->admin_key));
+    } else {
+        char hex[65];
+        rc = cc__secret_gen(hex);
+        if (rc == 0) {
+            snprintf(c->admin_key, sizeof(c->admin_key), "ck_%.40s", hex);
+            c->admin_generated = 1;
+            rc = cc__store_meta_put(c->st, "admin_key", c->admin_key,
+                                    store_done, c);
+            if (rc == 0)
+                c->pending++;
+        }
+    }
+    if (rc == 0)
+        uv_timer_start(&c->tick, on_tick, 100, 100);
+    return rc;
+}
+
+int
+cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
+{
+    *out = NULL;
+    if (!ctx || !st)
+        return CC_EINVAL;
+    cc_chat *c;
+    int rc = chat_alloc(&c, ctx, st, cfg);
+    if (rc == CC_ENOMEM && !c)
+        return rc;
     load_ctx l = {.c = c};
     cc__store_loader ld = {.meta = load_meta, .tenant = load_tenant,
                            .agent = load_agent, .session = load_session,
@@ -502,43 +592,86 @@ cc_chat_new(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg)
         if (rc == 0)
             rc = l.rc;
     }
-    if (rc == 0) {
-        cc__sess_load_done(c);
-        const char *key = cfg ? cc_config_get_str(cfg, CC_OPT_CHAT_ADMIN_KEY)
-                              : NULL;
-        if (key && *key) {
-            snprintf(c->admin_key, sizeof(c->admin_key), "%s", key);
-        } else if (l.stored_key[0]) {
-            memcpy(c->admin_key, l.stored_key, sizeof(c->admin_key));
-        } else {
-            char hex[65];
-            rc = cc__secret_gen(hex);
-            if (rc == 0) {
-                snprintf(c->admin_key, sizeof(c->admin_key), "ck_%.40s", hex);
-                c->admin_generated = 1;
-                rc = cc__store_meta_put(st, "admin_key", c->admin_key,
-                                        store_done, c);
-                if (rc == 0)
-                    c->pending++;
-            }
-        }
-    }
     if (rc == 0)
-        rc = cc__gw_init(c, cfg);
+        rc = chat_loaded(c, &l);
     if (rc == 0) {
-        uv_timer_init(ctx->loop, &c->tick);
-        c->tick.data = c;
-        uv_timer_start(&c->tick, on_tick, 100, 100);
         *out = c;
         return 0;
     }
-    /* failure: free what loading built */
-    free_model(c);
-    if (c->nonces)
-        cc_nonce_cache_free(c->nonces);
-    cc__jbuf_free(&c->jb);
-    cc__free(c->a, c, sizeof(*c));
-    return rc == CC_ENOMEM ? rc : CC_EBACKEND;
+    chat_discard(c);
+    return rc == CC_ENOMEM || rc == CC_ENOTSUP ? rc : CC_EBACKEND;
+}
+
+typedef struct open_ctx {
+    load_ctx l;
+    int (*want)(void *, const char *);
+    void *want_data;
+} open_ctx;
+
+static int
+open_want(void *data, const char *id)
+{
+    open_ctx *o = data;
+    return o->want(o->want_data, id);
+}
+
+static void
+open_done(cc__store_res *res, void *data)
+{
+    open_ctx *o = data;
+    cc_chat *c = o->l.c;
+    int rc = res->rc ? res->rc : o->l.rc;
+    if (rc == 0 && c->closing)
+        rc = CC_ECANCELED;
+    if (rc == 0)
+        rc = chat_loaded(c, &o->l);
+    cc_chat_open_cb cb = c->open_cb;
+    void *cd = c->open_data;
+    cc__free(c->a, o, sizeof(*o));
+    c->pending++;   /* keep c while the callback runs (it may close) */
+    if (cb)
+        cb(c, rc, cd);
+    cc__chat_done_pending(c);   /* the load's */
+    cc__chat_done_pending(c);
+}
+
+int
+cc_chat_open(cc_chat **out, cc_ctx *ctx, cc_store *st, const cc_config *cfg,
+             int (*want_tenant)(void *want_data, const char *id),
+             void *want_data, cc_chat_open_cb cb, void *data)
+{
+    if (!out || !ctx || !st || !cb)
+        return CC_EINVAL;
+    *out = NULL;
+    cc_chat *c;
+    int rc = chat_alloc(&c, ctx, st, cfg);
+    if (rc == CC_ENOMEM && !c)
+        return rc;
+    open_ctx *o = rc == 0 ? cc__calloc(c->a, 1, sizeof(*o)) : NULL;
+    if (rc == 0 && !o)
+        rc = CC_ENOMEM;
+    if (rc == 0) {
+        o->l.c = c;
+        o->want = want_tenant;
+        o->want_data = want_data;
+        cc__store_loader ld = {.meta = load_meta, .tenant = load_tenant,
+                               .agent = load_agent, .session = load_session,
+                               .cursor = load_cursor,
+                               .want_tenant = want_tenant ? open_want : NULL,
+                               .data = o};
+        c->open_cb = cb;
+        c->open_data = data;
+        rc = cc__store_load_async(st, &ld, open_done, o);
+        if (rc != 0)
+            cc__free(c->a, o, sizeof(*o));
+    }
+    if (rc != 0) {
+        chat_discard(c);
+        return rc;
+    }
+    c->pending++;
+    *out = c;
+    return 0;
 }
 
 void
@@ -565,6 +698,18 @@ cc_chat_admin_key(const cc_chat *c, int *generated)
     if (generated)
         *generated = c->admin_generated;
     return c->admin_key;
+}
+
+cc_ctx *
+cc_chat_ctx(const cc_chat *c)
+{
+    return c->ctx;
+}
+
+const char *
+cc_chat_node(const cc_chat *c)
+{
+    return c->node;
 }
 
 size_t
@@ -670,6 +815,7 @@ finish_close(cc_chat *c)
     void *data = c->close_data;
     free_model(c);
     cc__gw_free(c);
+    cc__bus_free(c);
     cc__api_free(c);
     free_ipbs(c, &c->ipb);
     free_ipbs(c, &c->loginb);

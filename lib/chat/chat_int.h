@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "chatcore/bus.h"
 #include "chatcore/chat.h"
 #include "chatcore/ws.h"
 #include "chatcore/auth.h"
@@ -145,6 +146,15 @@ typedef struct cc__gconn {
     int inflight;             /* sends waiting for their commit */
     int close_code;           /* close once inflight drains (4008) */
     int refs;                 /* 1 while open + pending async work */
+    /* distributed mode (bus.c): on a gateway, every open connection has
+     * an id; on an owner, a proxy stands for a connection of gateway
+     * `node` (its process `boot`), and its output goes on the bus */
+    cc__hnode bhn;            /* c->bconns */
+    char bkey[112];           /* gateway: "<conn>"; owner: "node/boot/conn" */
+    uint64_t conn_id;
+    char node[65];            /* owner: the gateway's node */
+    char boot[17];            /* owner: the gateway process's boot id */
+    int proxy;                /* owner: 1 while the proxy is open */
 } cc__gconn;
 
 typedef struct cc__ipb {
@@ -196,6 +206,23 @@ struct cc_chat {
     cc_close_cb close_cb;
     void *close_data;
     int nconns_role[3];
+    /* distributed mode (bus.c; docs/distributed.md) */
+    int bus_role;             /* 0 embedded, CC_BUS_GATEWAY, CC_BUS_OWNER */
+    int32_t bus_part;         /* owner: its CC_BUS_IN partition */
+    cc_bus_ops bus;
+    void *bus_data;
+    char boot[17];            /* this process's boot id (hex) */
+    uint64_t next_conn;       /* gateway: connection ids */
+    cc__map bconns;           /* gateway: by id; owner: proxies by key */
+    cc__map nodes;            /* owner: gateways heard from (cc__bnode) */
+    uint64_t node_timeout_ms;
+    uint64_t last_nodes;      /* loop ms of the last node sweep */
+    int remote_apply;         /* applying a config change read from the bus:
+                                 the model only, no store write */
+    uint64_t bus_in, bus_out, bus_dropped, bus_errors;
+    struct cc__bus_hold *hold; /* records held while a tenant loads */
+    cc_chat_open_cb open_cb;
+    void *open_data;
     cc__metrics m;
     cc__jbuf jb;              /* scratch for encoding on the loop */
 };
@@ -246,6 +273,9 @@ void cc__sess_fill_rec(const cc__session *s, cc__sess_rec *r);
 /* bus, gateway -> session half */
 void cc__sess_attach(cc__gconn *g);
 void cc__sess_detach(cc__gconn *g);
+/* link g into its user's and tenant's connection lists, nothing else (a
+ * gateway's connections); undone by cc__sess_detach. 0 or CC_ENOMEM. */
+int cc__sess_link(cc__gconn *g);
 void cc__sess_frame(cc__gconn *g, cc__cframe *f);
 void cc__sess_tick(cc_chat *c, uint64_t now);
 void cc__sess_agent_gone(cc__agent *ag);  /* agent deleted */
@@ -273,11 +303,45 @@ void cc__gw_unsub(cc__gconn *g, cc__session *s);
 void cc__gw_replay(cc__gconn *g, cc__session *s, uint64_t after);
 void cc__gw_acked(cc__gconn *g, cc__session *s, uint64_t seq);
 void cc__gw_close(cc__gconn *g, int code, const char *reason);
+void cc__gw_set_idle(cc__gconn *g, uint64_t ms);
+/* the connection opened (socket, or a proxy's open record): count it and
+ * attach it (embedded, owner) or announce it to the owner (gateway) */
+void cc__gw_opened(cc__gconn *g);
+/* the connection ended (socket closed, or a proxy's close record) */
+void cc__gw_closed(cc__gconn *g, int code);
+/* a validated frame from a connection, past the rate limits */
+void cc__gw_dispatch(cc__gconn *g, cc__cframe *f);
 /* a send of g completed (its `sent` or error was written) */
 void cc__gw_send_done(cc__gconn *g);
 void cc__gw_tick(cc_chat *c, uint64_t now);
 cc_ws_msg *cc__gw_msg_frame(cc_chat *c, const cc__session *s,
                             const cc__smsg *m);
+
+/* ---- bus.c (distributed mode) ---- */
+/* is g an open connection (local socket, or a live proxy) */
+static inline int
+cc__gw_live(const cc__gconn *g)
+{
+    return g->ws != NULL || g->proxy;
+}
+int cc__bus_init(cc_chat *c);
+void cc__bus_free(cc_chat *c);
+/* gateway: a local connection opened / sent a frame / ended */
+void cc__bus_conn_open(cc__gconn *g);
+void cc__bus_conn_frame(cc__gconn *g, const cc__cframe *f, const char *text,
+                        size_t len);
+void cc__bus_conn_closed(cc__gconn *g);
+/* owner: output for a proxy */
+void cc__bus_out_text(cc__gconn *g, const char *p, size_t n);
+void cc__bus_out_close(cc__gconn *g, int code, const char *reason);
+void cc__bus_out_idle(cc__gconn *g, uint64_t ms);
+/* gateway: a config change the API stored; tell the others once durable.
+ * kind: "tenant", "tenant_deleted", "agent", "agent_deleted". */
+void cc__bus_config_changed(cc_chat *c, const char *kind, const char *tid,
+                            const char *aid);
+void cc__bus_tick(cc_chat *c, uint64_t now);
+/* lib/net/ws.c: the payload of an encoded server frame */
+const uint8_t *cc__ws_msg_payload(const cc_ws_msg *m, size_t *len);
 
 /* ---- api.c ---- */
 int cc__api_mount(cc_chat *c, cc_server *srv);

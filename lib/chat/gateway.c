@@ -294,19 +294,28 @@ on_open(cc_ws_conn *ws, int status, void *data)
     cc__gconn *g = cc_ws_conn_get_data(ws);
     if (status != 0 || !g)
         return;
-    cc_chat *c = g->chat;
     g->ws = ws;
+    cc_ws_conn_set_idle_timeout(ws, (uint64_t)g->t->cfg.heartbeat * 3000u);
+    cc__gw_opened(g);
+}
+
+void
+cc__gw_opened(cc__gconn *g)
+{
+    cc_chat *c = g->chat;
     cc__list_push(&c->conns, &g->link);
     c->nconns_role[g->role == CC_ROLE_AGENT ? 2 : 1]++;
-    cc_ws_conn_set_idle_timeout(ws, (uint64_t)g->t->cfg.heartbeat * 3000u);
     if (g->t->deleted || (g->agent && g->agent->deleted)) {
-        cc_ws_close(ws, CC_WS_CLOSE_POLICY, "deleted", 7);
+        cc__gw_close(g, CC_WS_CLOSE_POLICY, "deleted");
         return;
     }
     cc__chat_log(c, CC_LOG_DEBUG, "connected",
                  "\"tenant\":\"%s\",\"user\":\"%s\",\"ip\":\"%s\"",
                  g->t->cfg.id, g->who, g->ip);
-    cc__sess_attach(g);
+    if (c->bus_role == CC_BUS_GATEWAY)
+        cc__bus_conn_open(g);   /* the owner attaches it */
+    else
+        cc__sess_attach(g);
 }
 
 static void
@@ -335,16 +344,27 @@ on_close(cc_ws_conn *ws, int status, int code, const char *reason,
     cc__gconn *g = cc_ws_conn_get_data(ws);
     if (!g)
         return;
-    cc_chat *c = g->chat;
-    if (g->ws) {
-        c->nconns_role[g->role == CC_ROLE_AGENT ? 2 : 1]--;
-        cc__list_remove(&g->link);
-        cc__chat_log(c, CC_LOG_DEBUG, "disconnected",
-                     "\"tenant\":\"%s\",\"user\":\"%s\",\"code\":%d",
-                     g->t->cfg.id, g->who, code);
-        cc__sess_detach(g);
+    if (!g->ws) {   /* never opened */
+        cc__gw_unref(g);
+        return;
     }
+    cc__gw_closed(g, code);
+}
+
+void
+cc__gw_closed(cc__gconn *g, int code)
+{
+    cc_chat *c = g->chat;
+    c->nconns_role[g->role == CC_ROLE_AGENT ? 2 : 1]--;
+    cc__list_remove(&g->link);
+    cc__chat_log(c, CC_LOG_DEBUG, "disconnected",
+                 "\"tenant\":\"%s\",\"user\":\"%s\",\"code\":%d",
+                 g->t->cfg.id, g->who, code);
+    if (c->bus_role == CC_BUS_GATEWAY)
+        cc__bus_conn_closed(g);
+    cc__sess_detach(g);
     g->ws = NULL;
+    g->proxy = 0;
     clear_delivery(g);
     cc__gw_unref(g);
 }
@@ -354,15 +374,24 @@ on_close(cc_ws_conn *ws, int status, int code, const char *reason,
 void
 cc__gw_send(cc__gconn *g, cc__jbuf *b)
 {
-    if (g->ws && !b->oom)
+    if (b->oom)
+        return;
+    if (g->ws)
         cc_ws_send_text(g->ws, b->p, b->len);
+    else if (g->proxy)
+        cc__bus_out_text(g, b->p, b->len);
 }
 
 void
 cc__gw_send_msg(cc__gconn *g, cc_ws_msg *m)
 {
-    if (g->ws)
+    if (g->ws) {
         cc_ws_send_msg(g->ws, m);
+    } else if (g->proxy) {
+        size_t n;
+        const uint8_t *p = cc__ws_msg_payload(m, &n);
+        cc__bus_out_text(g, (const char *)p, n);
+    }
 }
 
 static void
@@ -370,7 +399,7 @@ send_error(cc__gconn *g, const cc__cframe *f, cc__perr code,
            const char *message, int64_t retry_ms)
 {
     cc_chat *c = g->chat;
-    if (!g->ws)
+    if (!cc__gw_live(g))
         return;
     cc__jbuf *b = &c->jb;
     cc__jbuf_reset(b);
@@ -392,6 +421,17 @@ cc__gw_close(cc__gconn *g, int code, const char *reason)
 {
     if (g->ws)
         cc_ws_close(g->ws, code, reason, strlen(reason));
+    else if (g->proxy)
+        cc__bus_out_close(g, code, reason);
+}
+
+void
+cc__gw_set_idle(cc__gconn *g, uint64_t ms)
+{
+    if (g->ws)
+        cc_ws_conn_set_idle_timeout(g->ws, ms);
+    else if (g->proxy)
+        cc__bus_out_idle(g, ms);
 }
 
 cc_ws_msg *
@@ -415,7 +455,7 @@ cc__gw_sub(cc__gconn *g, cc__session *s, int create)
     for (int i = 0; i < g->nsubs; i++)
         if (g->subs[i].s == s)
             return &g->subs[i];
-    if (!create || !g->ws)
+    if (!create || !cc__gw_live(g))
         return NULL;
     if (g->nsubs == g->subs_cap) {
         int nc = g->subs_cap ? g->subs_cap * 2 : 2;
@@ -501,7 +541,7 @@ write_msg(cc__gconn *g, cc__sub *sb, uint64_t seq, cc_ws_msg *m)
     }
     if (push_unacked(g, sb->s, seq, m) != 0)
         return -1;
-    cc_ws_send_msg(g->ws, m);
+    cc__gw_send_msg(g, m);
     sb->last_sent = seq;
     g->chat->m.msgs_out++;
     return 0;
@@ -510,7 +550,7 @@ write_msg(cc__gconn *g, cc__sub *sb, uint64_t seq, cc_ws_msg *m)
 void
 cc__gw_deliver(cc__gconn *g, cc__session *s, uint64_t seq, cc_ws_msg *m)
 {
-    if (!g->ws || !g->ready)
+    if (!cc__gw_live(g) || !g->ready)
         return;
     cc__sub *sb = cc__gw_sub(g, s, 0);
     if (!sb || sb->mode != CC__SUB_LIVE || seq <= sb->last_sent)
@@ -560,7 +600,7 @@ replay_read(cc__gconn *g, cc__sub *sb)
 void
 cc__gw_replay(cc__gconn *g, cc__session *s, uint64_t after)
 {
-    if (!g->ws)
+    if (!cc__gw_live(g))
         return;
     cc__sub *sb = cc__gw_sub(g, s, 1);
     if (!sb)
@@ -582,7 +622,7 @@ replay_done(cc__store_res *res, void *data)
     rop *o = data;
     cc_chat *c = o->c;
     cc__gconn *g = o->g;
-    cc__sub *sb = g->ws ? cc__gw_sub(g, o->s, 0) : NULL;
+    cc__sub *sb = cc__gw_live(g) ? cc__gw_sub(g, o->s, 0) : NULL;
     if (!sb || sb->mode != CC__SUB_READING)
         goto out;
     if (res->rc != 0) {
@@ -619,7 +659,7 @@ out:
 void
 cc__gw_acked(cc__gconn *g, cc__session *s, uint64_t seq)
 {
-    if (!g->ws)
+    if (!cc__gw_live(g))
         return;
     drop_unacked(g, s, seq);
     /* room again: stalled subscriptions continue from the store */
@@ -728,22 +768,34 @@ on_message(cc_ws_conn *ws, int opcode, const uint8_t *msg, size_t len,
             return;
         }
     }
-    switch (f.type) {
+    /* a gateway answers ping and refresh itself (it holds the heartbeat
+     * and the token); everything else goes to the session's owner */
+    if (c->bus_role == CC_BUS_GATEWAY && f.type != CC__F_PING &&
+        f.type != CC__F_REFRESH)
+        cc__bus_conn_frame(g, &f, (const char *)msg, len);
+    else
+        cc__gw_dispatch(g, &f);
+    cc__cframe_clear(&f);
+}
+
+void
+cc__gw_dispatch(cc__gconn *g, cc__cframe *f)
+{
+    switch (f->type) {
     case CC__F_PING: {
-        cc__jbuf *b = &c->jb;
+        cc__jbuf *b = &g->chat->jb;
         cc__jbuf_reset(b);
         cc__enc_pong(b);
         cc__gw_send(g, b);
         break;
     }
     case CC__F_REFRESH:
-        do_refresh(g, &f);
+        do_refresh(g, f);
         break;
     default:
-        cc__sess_frame(g, &f);
+        cc__sess_frame(g, f);
         break;
     }
-    cc__cframe_clear(&f);
 }
 
 /* ---- the tick: retransmission, token expiry, pruning ---- */
@@ -753,13 +805,13 @@ cc__gw_tick(cc_chat *c, uint64_t now)
 {
     for (cc__list *l = c->rt_conns.next; l != &c->rt_conns; l = l->next) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, rt_link);
-        if (!g->ws)
+        if (!cc__gw_live(g))
             continue;
         for (uint32_t i = 0; i < g->ua_n; i++) {
             cc__unacked *u = &g->ua[i];
             if (u->due > now)
                 continue;
-            cc_ws_send_msg(g->ws, u->m);
+            cc__gw_send_msg(g, u->m);
             c->m.retransmits++;
             u->rto = u->rto * 2 > c->rto_max_ms ? c->rto_max_ms : u->rto * 2;
             u->due = now + u->rto;
@@ -772,7 +824,7 @@ cc__gw_tick(cc_chat *c, uint64_t now)
         while (l != &c->conns) {
             cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, link);
             l = l->next;
-            if (g->exp <= secs)
+            if (g->ws && g->exp <= secs)
                 cc__gw_close(g, 4001, "token expired");
         }
     }

@@ -189,7 +189,7 @@ send_to_list(cc__list *head, int agent_list, cc__jbuf *b,
     for (cc__list *l = head->next; l != head; l = l->next) {
         cc__gconn *g = agent_list ? CC__CONTAINER_OF(l, cc__gconn, alink)
                                   : CC__CONTAINER_OF(l, cc__gconn, ulink);
-        if (g == skip || !g->ws || !g->ready)
+        if (g == skip || !cc__gw_live(g) || !g->ready)
             continue;
         if (!m && cc_ws_msg_new(&m, g->chat->ctx, CC_WS_TEXT, b->p,
                                 b->len) != 0)
@@ -302,7 +302,7 @@ sop_free(sop *o)
 static int
 alive(const cc__gconn *g)
 {
-    return g && g->ws;
+    return g && cc__gw_live(g);
 }
 
 static void persist_done(cc__store_res *res, void *data);
@@ -370,7 +370,7 @@ visitor_hello(cc__gconn *g, cc__session *s, int resumed)
     cc__hello h = {0};
     h.tenant = g->t->cfg.id;
     h.user = g->user;
-    h.node = c->node;
+    h.node = g->node[0] ? g->node : c->node;
     h.heartbeat_s = g->t->cfg.heartbeat;
     h.session = s->id;
     h.state = cc__sstate_name(s->state);
@@ -391,7 +391,7 @@ started(cc__session *s)
         return;
     for (cc__list *l = s->v->conns.next; l != &s->v->conns; l = l->next) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, ulink);
-        if (!g->ws || !g->ready)
+        if (!cc__gw_live(g) || !g->ready)
             continue;
         cc__sub *sb = cc__gw_sub(g, s, 1);
         if (sb) {
@@ -534,7 +534,7 @@ hist_done(cc__store_res *res, void *data)
     }
     for (cc__list *l = ag->conns.next; l != &ag->conns; l = l->next) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, ulink);
-        if (!g->ws || !g->ready)
+        if (!cc__gw_live(g) || !g->ready)
             continue;
         cc__gw_send(g, b);
         cc__sub *sb = cc__gw_sub(g, s, 1);
@@ -650,8 +650,7 @@ cc__sess_tenant_changed(cc__tenant *t)
     uint64_t idle = (uint64_t)t->cfg.heartbeat * 3000u;
     for (cc__list *l = t->agent_conns.next; l != &t->agent_conns; l = l->next) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, alink);
-        if (g->ws)
-            cc_ws_conn_set_idle_timeout(g->ws, idle);
+        cc__gw_set_idle(g, idle);
     }
     size_t it = 0;
     for (cc__hnode *n = cc__map_next(&t->visitors, &it, NULL); n;
@@ -659,8 +658,7 @@ cc__sess_tenant_changed(cc__tenant *t)
         cc__visitor *v = CC__CONTAINER_OF(n, cc__visitor, hn);
         for (cc__list *l = v->conns.next; l != &v->conns; l = l->next) {
             cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, ulink);
-            if (g->ws)
-                cc_ws_conn_set_idle_timeout(g->ws, idle);
+            cc__gw_set_idle(g, idle);
         }
     }
     try_assign(t);
@@ -786,6 +784,25 @@ barrier_hello(cc__gconn *g, int resumed)
     }
 }
 
+int
+cc__sess_link(cc__gconn *g)
+{
+    cc__tenant *t = g->t;
+    if (g->role == CC_ROLE_AGENT) {
+        cc__list_push(&g->agent->conns, &g->ulink);
+        cc__list_push(&t->agent_conns, &g->alink);
+        g->agent->nconns++;
+        return 0;
+    }
+    cc__visitor *v = cc__visitor_get(t, g->user, 1);
+    if (!v)
+        return CC_ENOMEM;
+    g->v = v;
+    cc__list_push(&v->conns, &g->ulink);
+    v->nconns++;
+    return 0;
+}
+
 void
 cc__sess_attach(cc__gconn *g)
 {
@@ -797,20 +814,15 @@ cc__sess_attach(cc__gconn *g)
             ag->away = 0;
             ag->idle_since = uv_now(c->ctx->loop);
         }
-        cc__list_push(&ag->conns, &g->ulink);
-        cc__list_push(&t->agent_conns, &g->alink);
-        ag->nconns++;
+        cc__sess_link(g);
         barrier_hello(g, 0);
         return;
     }
-    cc__visitor *v = cc__visitor_get(t, g->user, 1);
-    if (!v) {
+    if (cc__sess_link(g) != 0) {
         cc__gw_close(g, CC_WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    g->v = v;
-    cc__list_push(&v->conns, &g->ulink);
-    v->nconns++;
+    cc__visitor *v = g->v;
     cc__session *s = v->live;
     int resumed = s != NULL;
     if (!s) {
@@ -866,7 +878,7 @@ agent_hello(cc__gconn *g)
     cc__hello h = {0};
     h.tenant = t->cfg.id;
     h.user = g->user;
-    h.node = c->node;
+    h.node = g->node[0] ? g->node : c->node;
     h.role_agent = 1;
     h.heartbeat_s = t->cfg.heartbeat;
     h.status = ag->away ? "away" : "online";

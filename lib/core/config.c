@@ -41,6 +41,7 @@ static const opt_desc descs[CC_OPT__MAX] = {
     [CC_OPT_CHAT_RTO_MS] = {K_MS, 2000, 10, 600000},
     [CC_OPT_CHAT_RTO_MAX_MS] = {K_MS, 30000, 10, 3600000},
     [CC_OPT_HTTP_STATIC_CORS] = {K_INT, 0, 0, 1},
+    [CC_OPT_CHAT_NODE_TIMEOUT_MS] = {K_MS, 10000, 100, 3600000},
 };
 
 struct cc_config {

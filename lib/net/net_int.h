@@ -30,6 +30,9 @@ struct cc_ws_msg {
     size_t hdr_len; /* header bytes at the front */
     uint8_t data[]; /* frame */
 };
+/* The payload (after the header) of an encoded server frame: the chat
+ * engine's bus forwards it as text. */
+const uint8_t *cc__ws_msg_payload(const cc_ws_msg *m, size_t *len);
 
 /* An outbound segment: either bytes of our own (data[] follows), or a
  * reference to a shared message. */

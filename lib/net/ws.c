@@ -622,6 +622,13 @@ cc_ws_msg_new(cc_ws_msg **out, cc_ctx *ctx, int opcode, const void *p,
     return 0;
 }
 
+const uint8_t *
+cc__ws_msg_payload(const cc_ws_msg *m, size_t *len)
+{
+    *len = m->len - m->hdr_len;
+    return m->data + m->hdr_len;
+}
+
 void
 cc_ws_msg_retain(cc_ws_msg *m)
 {
