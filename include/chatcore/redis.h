@@ -321,6 +321,37 @@ CC_API int cc_redis_tenant_config_get(cc_redis *r, const char *tid,
 CC_API int cc_redis_tenant_config_del(cc_redis *r, const char *tid,
                                       cc_redis_int_cb cb, void *data);
 
+/* ---- durable store (Since 0.4) ----
+ * A cc_store (chatcore/store.h) kept in Redis, for distributed mode: the
+ * chat engine's tenants, agents, sessions, messages and cursors, shared
+ * by every node that uses the same Redis and namespace. Built on the
+ * generic commands above (Lua scripts), in libchatcore-redis. Keys and
+ * rules in full: docs/api/store.md. Needs one Redis server (not a
+ * Cluster: scripts compute their keys), 4.0 or later; run it with
+ * `appendonly yes` and `appendfsync always` for a write's callback to mean
+ * fsynced (the store's promise is the reply to the write).
+ *
+ * Operations keep the store contract: they take effect and complete in
+ * call order; each write is one script (atomic); every operation is
+ * idempotent, and one whose command is lost with the connection
+ * (CC_ECONNRESET, CC_ETIMEDOUT) or answered LOADING/BUSY/NOSCRIPT is sent
+ * again, in order, until it gets an answer: an operation fails only with
+ * a real error (CC_EBACKEND: an error reply or a malformed value;
+ * CC_ENOENT, CC_ENOMEM) or when the adapter or the store closes
+ * (CC_ECANCELED). Offers load_async, not load. At most 200,000 operations
+ * wait at once (then CC_EQUEUEFULL).
+ */
+#include "store.h"
+
+/* Open the store on `r`, which is borrowed: close it only after
+ * cc_store_close() of this store completed. `ns` prefixes every key: 0..64
+ * of [A-Za-z0-9_.:-]; NULL or "" means "cc:s:". Close: what is queued
+ * completes first; operations still waiting after 5 s without progress
+ * (Redis unreachable) complete with CC_ECANCELED. Returns 0, CC_EINVAL,
+ * CC_ENOMEM, CC_EIO (no random source). Since 0.4. */
+CC_API int cc_store_redis_open(cc_store **out, cc_ctx *ctx, cc_redis *r,
+                               const char *ns);
+
 #ifdef __cplusplus
 }
 #endif
