@@ -27,9 +27,10 @@
  *         "ip","session","last_seq"?}
  *        {"op":"frame","node","boot","conn","tenant","text"}
  *        {"op":"close","node","boot","conn","tenant"}
- *   OUT  {"node","boot","conn","op":"text","text"} | {"op":"close","code",
- *         "reason"} | {"op":"idle","ms"}
- *   CONTROL {"op":"node","node","boot"} | {"op":"owner","partition","node"}
+ *   OUT  {"node","boot","conn","op":"text","owner","text"}
+ *        | {…,"op":"close","code","reason"} | {…,"op":"idle","ms"}
+ *        ("owner": "node/boot" of the engine that wrote it)
+ *   CONTROL {"op":"node","node","boot"} | {"op":"owner","partition","owner"}
  *        | {"op":"tenant"|"tenant_deleted","id"}
  *        | {"op":"agent"|"agent_deleted","tenant","id"}
  */
@@ -311,6 +312,9 @@ gateway_out(cc_chat *c, const cJSON *o)
     cc__gconn *g = CC__CONTAINER_OF(n, cc__gconn, bhn);
     if (!g->ws)
         return 0;
+    const char *owner = jstr(o, "owner");
+    if (owner && strlen(owner) < sizeof(g->owner))
+        memcpy(g->owner, owner, strlen(owner) + 1);
     if (strcmp(op, "text") == 0) {
         const char *text = jstr(o, "text");
         if (!text)
@@ -334,10 +338,12 @@ gateway_out(cc_chat *c, const cJSON *o)
     return 0;
 }
 
-/* owner announced: connections of its tenants attached to the previous
- * owner are gone there; have their clients reconnect (and resume) */
+/* a new owner announced itself: connections of its partition that
+ * another engine attached are gone there; have their clients reconnect
+ * (and resume). Connections not attached yet are left alone: their open
+ * record reaches the new owner. */
 static void
-gateway_owner(cc_chat *c, int32_t part)
+gateway_owner(cc_chat *c, int32_t part, const char *owner)
 {
     if (!c->bus.partition_of)
         return;
@@ -345,7 +351,8 @@ gateway_owner(cc_chat *c, int32_t part)
     while (l != &c->conns) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, link);
         l = l->next;
-        if (g->ws && c->bus.partition_of(c->bus_data, g->t->cfg.id) == part)
+        if (g->ws && g->owner[0] && strcmp(g->owner, owner) != 0 &&
+            c->bus.partition_of(c->bus_data, g->t->cfg.id) == part)
             cc__gw_close(g, 1012, "session owner moved, reconnect");
     }
 }
@@ -353,15 +360,24 @@ gateway_owner(cc_chat *c, int32_t part)
 /* ---- owner: proxies ---- */
 
 static void
-out_head(cc__jbuf *b, const char *node, const char *boot, uint64_t conn,
-         const char *op)
+owner_id(const cc_chat *c, char out[84])
 {
+    snprintf(out, 84, "%s/%s", c->node, c->boot);
+}
+
+static void
+out_head(cc_chat *c, cc__jbuf *b, const char *node, const char *boot,
+         uint64_t conn, const char *op)
+{
+    char me[84];
+    owner_id(c, me);
     cc__jbuf_reset(b);
     cc__jbuf_raw(b, "{", 1);
     kv_str(b, "node", node, 1);
     kv_str(b, "boot", boot, 0);
     kv_u64(b, "conn", conn);
     kv_str(b, "op", op, 0);
+    kv_str(b, "owner", me, 0);
 }
 
 /* out records are encoded in a buffer of their own: the caller's frame
@@ -378,7 +394,7 @@ cc__bus_out_text(cc__gconn *g, const char *p, size_t n)
     cc_chat *c = g->chat;
     cc__jbuf b;
     cc__jbuf_init(&b, c->a);
-    out_head(&b, g->node, g->boot, g->conn_id, "text");
+    out_head(c, &b, g->node, g->boot, g->conn_id, "text");
     cc__jbuf_raw(&b, ",\"text\":", 8);
     cc__jbuf_strn(&b, p, n);
     cc__jbuf_raw(&b, "}", 1);
@@ -392,7 +408,7 @@ out_close_raw(cc_chat *c, const char *node, const char *boot, uint64_t conn,
 {
     cc__jbuf b;
     cc__jbuf_init(&b, c->a);
-    out_head(&b, node, boot, conn, "close");
+    out_head(c, &b, node, boot, conn, "close");
     kv_u64(&b, "code", (uint64_t)code);
     kv_str(&b, "reason", reason, 0);
     cc__jbuf_raw(&b, "}", 1);
@@ -412,7 +428,7 @@ cc__bus_out_idle(cc__gconn *g, uint64_t ms)
     cc_chat *c = g->chat;
     cc__jbuf b;
     cc__jbuf_init(&b, c->a);
-    out_head(&b, g->node, g->boot, g->conn_id, "idle");
+    out_head(c, &b, g->node, g->boot, g->conn_id, "idle");
     kv_u64(&b, "ms", ms);
     cc__jbuf_raw(&b, "}", 1);
     out_publish(c, g->node, &b);
@@ -789,10 +805,10 @@ control(cc_chat *c, const cJSON *o)
     }
     if (strcmp(op, "owner") == 0) {
         double p;
-        const char *node = jstr(o, "node");
-        if (c->bus_role == CC_BUS_GATEWAY && jnum(o, "partition", &p) == 0)
-            gateway_owner(c, (int32_t)p);
-        CC__UNUSED(node);
+        const char *owner = jstr(o, "owner");
+        if (c->bus_role == CC_BUS_GATEWAY && owner &&
+            jnum(o, "partition", &p) == 0)
+            gateway_owner(c, (int32_t)p, owner);
         return;
     }
     int agent = strncmp(op, "agent", 5) == 0;
@@ -918,8 +934,10 @@ cc_chat_set_bus(cc_chat *c, int role, int32_t partition,
         cc__jbuf_init(&b, c->a);
         cc__jbuf_raw(&b, "{", 1);
         kv_str(&b, "op", "owner", 1);
+        char me[84];
+        owner_id(c, me);
         kv_u64(&b, "partition", (uint64_t)partition);
-        kv_str(&b, "node", c->node, 0);
+        kv_str(&b, "owner", me, 0);
         cc__jbuf_raw(&b, "}", 1);
         publish(c, CC_BUS_CONTROL, c->node, strlen(c->node), &b, NULL, NULL);
         cc__jbuf_free(&b);

@@ -155,6 +155,8 @@ typedef struct cc__gconn {
     char node[65];            /* owner: the gateway's node */
     char boot[17];            /* owner: the gateway process's boot id */
     int proxy;                /* owner: 1 while the proxy is open */
+    char owner[84];           /* gateway: "node/boot" of the engine that
+                                 attached it ("" until its first record) */
 } cc__gconn;
 
 typedef struct cc__ipb {
