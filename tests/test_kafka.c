@@ -207,6 +207,7 @@ static const char *const FAST[] = {
     NULL,
 };
 
+/* topics NULL: no cluster; {NULL}: the tool's default chat.* topics */
 static void
 env_init(env *e, const char *const *topics)
 {
@@ -977,12 +978,458 @@ never_msg(cc_kafka *k, const cc_kafka_msg *m, void *data)
     (void)data;
 }
 
+/* ---- manual assignment, explicit partitions, partition counts ---- */
+
+#define RMAX 64
+
+/* A reader of a cc_kafka_assign() assignment that records what it gets. */
+typedef struct reader {
+    cc_kafka *k;
+    int n;
+    int32_t part[RMAX];
+    int64_t off[RMAX];
+    char val[RMAX][16];
+} reader;
+
+static void
+on_read(cc_kafka *k, const cc_kafka_msg *m, void *data)
+{
+    reader *r = data;
+    ck_assert_ptr_eq(k, r->k);
+    ck_assert_int_lt(r->n, RMAX);
+    ck_assert_ptr_nonnull(m->value.base);
+    ck_assert_uint_lt(m->value.len, sizeof r->val[0]);
+    r->part[r->n] = m->partition;
+    r->off[r->n] = m->offset;
+    memcpy(r->val[r->n], m->value.base, m->value.len);
+    r->val[r->n][m->value.len] = '\0';
+    r->n++;
+}
+
+static int
+assign_settled(void *arg)
+{
+    return cc_kafka_assigned(arg) != 0;
+}
+
+/* Assign and wait until the assignment is live (or failed: returns the
+ * final cc_kafka_assigned() value). */
+static int
+reader_start(env *e, reader *r, const cc_kafka_partition *parts, size_t n,
+             int64_t start)
+{
+    memset(r, 0, sizeof *r);
+    ck_assert_int_eq(cc_kafka_new(&r->k, e->ctx, e->m.bootstrap, "readers",
+                                  FAST),
+                     0);
+    debug_log(r->k, "reader");
+    ck_assert_int_eq(cc_kafka_assign(r->k, parts, n, start, on_read, r), 0);
+    ck_assert_int_eq(cc_kafka_assigned(r->k), 0); /* never at once */
+    ck_assert_msg(run_until(&e->loop, assign_settled, r->k, 15000),
+                  "assignment still not live");
+    return cc_kafka_assigned(r->k);
+}
+
+/* The records of partition `part` that r got, "v1,v2,..". */
+static void
+reader_vals(const reader *r, int32_t part, char *out, size_t size)
+{
+    out[0] = '\0';
+    int64_t last = -1;
+    for (int i = 0; i < r->n; i++) {
+        if (r->part[i] != part)
+            continue;
+        ck_assert_int_gt(r->off[i], last); /* offset order */
+        last = r->off[i];
+        snprintf(out + strlen(out), size - strlen(out), "%s%s",
+                 *out ? "," : "", r->val[i]);
+    }
+}
+
+/*
+ * cc_kafka_produce_to() lands on the asked partition (delivery report, and
+ * a reader of that partition); an assignment of 1 of 4 partitions from the
+ * beginning gets exactly that partition's records, one of all 4 gets
+ * everything; pause/resume hold records of an assignment; a cc_kafka that
+ * assigned can neither subscribe nor commit; a missing partition or topic
+ * ends the assignment with CC_ENOENT.
+ */
+START_TEST(produce_to_and_assign)
+{
+    static const char *const topics[] = {"t.part:4", NULL};
+    env e;
+    env_init(&e, topics);
+    cc_kafka *p;
+    ck_assert_int_eq(cc_kafka_new(&p, e.ctx, e.m.bootstrap, NULL, FAST), 0);
+    debug_log(p, "producer");
+
+    static dr d[13];
+    int done = 0;
+    for (int i = 0; i < 12; i++) {
+        char val[16];
+        snprintf(val, sizeof val, "p%d-%d", i % 4, i / 4);
+        memset(&d[i], 0, sizeof d[i]);
+        d[i].done = &done;
+        ck_assert_int_eq(cc_kafka_produce_to(p, "t.part", i % 4, NULL, 0,
+                                             val, strlen(val), on_dr, &d[i]),
+                         0);
+    }
+    /* -1: the partitioner, so a keyed record goes where the hash says */
+    memset(&d[12], 0, sizeof d[12]);
+    d[12].done = &done;
+    ck_assert_int_eq(cc_kafka_produce_to(p, "t.part", -1, "any", 3, "any", 3,
+                                         on_dr, &d[12]),
+                     0);
+    ck_assert(wait_ge(&e.loop, &done, 13, 15000));
+    for (int i = 0; i < 12; i++) {
+        ck_assert_int_eq(d[i].calls, 1);
+        ck_assert_int_eq(d[i].status, 0);
+        ck_assert_int_eq(d[i].partition, i % 4);
+        ck_assert_int_eq(d[i].offset, i / 4);
+    }
+    int32_t anyp = (int32_t)(cc_kafka_hash("any", 3) % 4);
+    ck_assert_int_eq(d[12].status, 0);
+    ck_assert_int_eq(d[12].partition, anyp);
+    ck_assert_int_eq(d[12].offset, 3);
+    /* the producer knows the count now: a partition beyond it fails at
+     * once, and no callback runs */
+    ck_assert_int_eq(cc_kafka_produce_to(p, "t.part", 4, NULL, 0, "x", 1,
+                                         never_dr, NULL),
+                     CC_ENOENT);
+    ck_assert_int_eq(cc_kafka_produce_to(p, "t.part", -2, NULL, 0, "x", 1,
+                                         never_dr, NULL),
+                     CC_EINVAL);
+    /* a fresh producer does not know it yet: the callback says so */
+    cc_kafka *p2;
+    ck_assert_int_eq(cc_kafka_new(&p2, e.ctx, e.m.bootstrap, NULL, FAST), 0);
+    dr dx;
+    int xdone = 0;
+    memset(&dx, 0, sizeof dx);
+    dx.done = &xdone;
+    ck_assert_int_eq(cc_kafka_produce_to(p2, "t.part", 9, NULL, 0, "x", 1,
+                                         on_dr, &dx),
+                     0);
+    ck_assert(wait_ge(&e.loop, &xdone, 1, 10000));
+    ck_assert_int_eq(dx.status, CC_ENOENT);
+    ck_assert_int_eq(dx.partition, -1);
+    ck_assert_int_eq(dx.offset, -1);
+    kclose(&e, p2);
+
+    /* one partition of four, from the beginning */
+    reader r2, all;
+    const cc_kafka_partition two[] = {{"t.part", 2}};
+    ck_assert_int_eq(reader_start(&e, &r2, two, 1,
+                                  CC_KAFKA_OFFSET_BEGINNING),
+                     1);
+    int want2 = anyp == 2 ? 4 : 3;
+    ck_assert_msg(wait_ge(&e.loop, &r2.n, want2, 10000), "got %d of %d",
+                  r2.n, want2);
+    /* all four, from the beginning */
+    const cc_kafka_partition four[] = {
+        {"t.part", 0}, {"t.part", 1}, {"t.part", 2}, {"t.part", 3}};
+    ck_assert_int_eq(reader_start(&e, &all, four, 4,
+                                  CC_KAFKA_OFFSET_BEGINNING),
+                     1);
+    ck_assert_msg(wait_ge(&e.loop, &all.n, 13, 10000), "got %d of 13",
+                  all.n);
+    run_for(&e.loop, 300);
+    ck_assert_int_eq(r2.n, want2);
+    ck_assert_int_eq(all.n, 13);
+    for (int32_t q = 0; q < 4; q++) {
+        char got[128], want[128];
+        snprintf(want, sizeof want, "p%d-0,p%d-1,p%d-2%s", (int)q, (int)q,
+                 (int)q, q == anyp ? ",any" : "");
+        reader_vals(&all, q, got, sizeof got);
+        ck_assert_str_eq(got, want);
+        if (q == 2) {
+            reader_vals(&r2, 2, got, sizeof got);
+            ck_assert_str_eq(got, want); /* and nothing of another one */
+        }
+    }
+
+    /* pause holds the records of an assignment until resume */
+    ck_assert_int_eq(cc_kafka_pause(r2.k), 0);
+    dr dl;
+    int ldone = 0;
+    memset(&dl, 0, sizeof dl);
+    dl.done = &ldone;
+    ck_assert_int_eq(cc_kafka_produce_to(p, "t.part", 2, NULL, 0, "late", 4,
+                                         on_dr, &dl),
+                     0);
+    ck_assert(wait_ge(&e.loop, &ldone, 1, 10000));
+    ck_assert_int_eq(dl.status, 0);
+    ck_assert_int_eq(dl.partition, 2);
+    ck_assert_msg(wait_ge(&e.loop, &all.n, 14, 10000), "all: %d", all.n);
+    run_for(&e.loop, 500);
+    ck_assert_int_eq(r2.n, want2);
+    ck_assert_int_eq(cc_kafka_resume(r2.k), 0);
+    ck_assert(wait_ge(&e.loop, &r2.n, want2 + 1, 10000));
+    ck_assert_str_eq(r2.val[want2], "late");
+    ck_assert_int_eq(r2.part[want2], 2);
+    ck_assert_int_eq(r2.off[want2], dl.offset);
+
+    /* either assign or subscribe, once; no commits */
+    const char *t[] = {"t.part"};
+    ck_assert_int_eq(cc_kafka_subscribe(r2.k, t, 1, never_msg, NULL, NULL),
+                     CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_assign(r2.k, four, 4, CC_KAFKA_OFFSET_END,
+                                     on_read, &r2),
+                     CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_commit(r2.k, "t.part", 2, 1, never_cb, NULL),
+                     CC_ESTATE);
+
+    /* a partition or a topic that does not exist */
+    reader bad;
+    const cc_kafka_partition nine[] = {{"t.part", 1}, {"t.part", 9}};
+    ck_assert_int_eq(reader_start(&e, &bad, nine, 2, CC_KAFKA_OFFSET_END),
+                     CC_ENOENT);
+    ck_assert_str_eq(cc_kafka_last_error(bad.k),
+                     "assign: t.part [9] does not exist");
+    kclose(&e, bad.k);
+    const cc_kafka_partition none[] = {{"t.none", 0}};
+    ck_assert_int_eq(reader_start(&e, &bad, none, 1,
+                                  CC_KAFKA_OFFSET_BEGINNING),
+                     CC_ENOENT);
+    kclose(&e, bad.k);
+
+    ck_assert_int_eq(cc_kafka_assigned(r2.k), 1);
+    kclose(&e, r2.k);
+    kclose(&e, all.k);
+    kclose(&e, p);
+    env_done(&e);
+}
+END_TEST
+
+/* Produce n values "<prefix><i>" to one partition and wait for them. */
+static void
+produce_seq(env *e, cc_kafka *p, const char *topic, int32_t part,
+            const char *prefix, int n)
+{
+    static dr d[16];
+    int done = 0;
+    ck_assert_int_le(n, 16);
+    for (int i = 0; i < n; i++) {
+        char val[16];
+        snprintf(val, sizeof val, "%s%d", prefix, i);
+        memset(&d[i], 0, sizeof d[i]);
+        d[i].done = &done;
+        ck_assert_int_eq(cc_kafka_produce_to(p, topic, part, NULL, 0, val,
+                                             strlen(val), on_dr, &d[i]),
+                         0);
+    }
+    ck_assert(wait_ge(&e->loop, &done, n, 15000));
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(d[i].status, 0);
+        ck_assert_int_eq(d[i].partition, part);
+    }
+}
+
+/*
+ * From the end: 5 records before the assignment is live are not
+ * delivered, the 5 produced right after it are, all of them, in order;
+ * from an absolute offset: the records from there on.
+ */
+START_TEST(assign_from_end)
+{
+    static const char *const topics[] = {"t.end:2", NULL};
+    env e;
+    env_init(&e, topics);
+    cc_kafka *p;
+    ck_assert_int_eq(cc_kafka_new(&p, e.ctx, e.m.bootstrap, NULL, FAST), 0);
+    produce_seq(&e, p, "t.end", 0, "b", 5);
+
+    reader r, abs3;
+    const cc_kafka_partition both[] = {{"t.end", 0}, {"t.end", 1}};
+    ck_assert_int_eq(reader_start(&e, &r, both, 2, CC_KAFKA_OFFSET_END), 1);
+    /* produced the moment the assignment is live */
+    produce_seq(&e, p, "t.end", 0, "a", 5);
+    produce_seq(&e, p, "t.end", 1, "c", 2);
+    ck_assert_msg(wait_ge(&e.loop, &r.n, 7, 10000), "got %d of 7", r.n);
+    const cc_kafka_partition zero[] = {{"t.end", 0}};
+    ck_assert_int_eq(reader_start(&e, &abs3, zero, 1, 3), 1);
+    ck_assert_msg(wait_ge(&e.loop, &abs3.n, 7, 10000), "got %d of 7",
+                  abs3.n);
+    run_for(&e.loop, 300);
+    ck_assert_int_eq(r.n, 7);
+    char got[128];
+    reader_vals(&r, 0, got, sizeof got);
+    ck_assert_str_eq(got, "a0,a1,a2,a3,a4");
+    reader_vals(&r, 1, got, sizeof got);
+    ck_assert_str_eq(got, "c0,c1");
+    for (int i = 0; i < r.n; i++)
+        if (r.part[i] == 0)
+            ck_assert_int_ge(r.off[i], 5);
+    ck_assert_int_eq(abs3.n, 7);
+    reader_vals(&abs3, 0, got, sizeof got);
+    ck_assert_str_eq(got, "b3,b4,a0,a1,a2,a3,a4");
+    ck_assert_int_eq(abs3.off[0], 3);
+
+    kclose(&e, r.k);
+    kclose(&e, abs3.k);
+    kclose(&e, p);
+    env_done(&e);
+}
+END_TEST
+
+typedef struct pcount {
+    int calls, status;
+    int32_t count;
+    int *done;
+} pcount;
+
+static void
+on_count(cc_kafka *k, int status, int32_t count, void *data)
+{
+    (void)k;
+    pcount *c = data;
+    c->calls++;
+    c->status = status;
+    c->count = count;
+    if (c->done)
+        (*c->done)++;
+}
+
+static uint32_t
+xorshift(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/*
+ * The mock's default topics have the partition counts the distributed mode
+ * expects, and cc_kafka_partitions() reports them (several look-ups at
+ * once), CC_ENOENT for a missing topic (which it does not create);
+ * cc_kafka_hash() matches the Java client's murmur2 and, modulo the
+ * count, the partition librdkafka's murmur2_random partitioner picks.
+ */
+START_TEST(partitions_and_hash)
+{
+    static const char *const chat_defaults[] = {NULL};
+    env e;
+    env_init(&e, chat_defaults);
+    cc_kafka *p;
+    ck_assert_int_eq(cc_kafka_new(&p, e.ctx, e.m.bootstrap, NULL, FAST), 0);
+    debug_log(p, "producer");
+    static const struct {
+        const char *topic;
+        int status;
+        int32_t count;
+    } want[] = {
+        {"chat.in", 0, 16},   {"chat.out", 0, 16},
+        {"chat.control", 0, 1}, {"chat.dlq", 0, 4},
+        {"chat.nope", CC_ENOENT, -1},
+    };
+    enum { NT = sizeof want / sizeof want[0] };
+    pcount pc[NT];
+    int done = 0;
+    memset(pc, 0, sizeof pc);
+    for (int i = 0; i < NT; i++) {
+        pc[i].done = &done;
+        ck_assert_int_eq(cc_kafka_partitions(p, want[i].topic, on_count,
+                                             &pc[i]),
+                         0);
+    }
+    ck_assert_int_eq(done, 0); /* never from inside the call */
+    ck_assert(wait_ge(&e.loop, &done, NT, 15000));
+    for (int i = 0; i < NT; i++) {
+        ck_assert_int_eq(pc[i].calls, 1);
+        ck_assert_msg(pc[i].status == want[i].status, "%s: %d",
+                      want[i].topic, pc[i].status);
+        ck_assert_int_eq(pc[i].count, want[i].count);
+    }
+    /* asking did not create it */
+    pcount again = {0, 0, 0, &done};
+    ck_assert_int_eq(cc_kafka_partitions(p, "chat.nope", on_count, &again),
+                     0);
+    ck_assert(wait_ge(&e.loop, &done, NT + 1, 15000));
+    ck_assert_int_eq(again.status, CC_ENOENT);
+    kclose(&e, p);
+
+    /* Kafka's own murmur2 test vectors (Utils.murmur2, made positive) */
+    static const struct {
+        const char *key;
+        int32_t java; /* the signed value Java's murmur2 returns */
+    } vec[] = {
+        {"21", -973932308},
+        {"foobar", -790332482},
+        {"a-little-bit-long-string", -985981536},
+        {"a-little-bit-longer-string", -1486304829},
+        {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+        {"abc", 479470107},
+    };
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
+        ck_assert_uint_eq(cc_kafka_hash(vec[i].key, strlen(vec[i].key)),
+                          (uint32_t)vec[i].java & 0x7fffffffu);
+    ck_assert_uint_eq(cc_kafka_hash(NULL, 0), cc_kafka_hash("", 0));
+
+    /* against the partitioner, on a topic whose count is no power of 2 */
+    static const char *const hashed[] = {"t.hash:7", NULL};
+    mock m2;
+    memset(&m2, 0, sizeof m2);
+    mock_start(&m2, hashed);
+    ck_assert_int_eq(cc_kafka_new(&p, e.ctx, m2.bootstrap, NULL, FAST), 0);
+    enum { NK = 256 };
+    static unsigned char keys[NK][32];
+    static size_t klen[NK];
+    static dr d[NK];
+    uint32_t seed = 0x2545f491u;
+    done = 0;
+    int hits[7] = {0};
+    for (int i = 0; i < NK; i++) {
+        klen[i] = 1 + xorshift(&seed) % 32;
+        for (size_t j = 0; j < klen[i]; j++)
+            keys[i][j] = (unsigned char)xorshift(&seed); /* any byte */
+        memset(&d[i], 0, sizeof d[i]);
+        d[i].done = &done;
+        ck_assert_int_eq(cc_kafka_produce(p, "t.hash", keys[i], klen[i], "h",
+                                          1, on_dr, &d[i]),
+                         0);
+    }
+    ck_assert(wait_ge(&e.loop, &done, NK, 15000));
+    for (int i = 0; i < NK; i++) {
+        ck_assert_int_eq(d[i].status, 0);
+        ck_assert_msg(d[i].partition ==
+                          (int32_t)(cc_kafka_hash(keys[i], klen[i]) % 7),
+                      "key %d (%zu bytes): partition %d, hash says %u", i,
+                      klen[i], (int)d[i].partition,
+                      cc_kafka_hash(keys[i], klen[i]) % 7);
+        hits[d[i].partition]++;
+    }
+    for (int i = 0; i < 7; i++)
+        ck_assert_int_gt(hits[i], 0); /* the keys did spread */
+    pcount h7 = {0, 0, 0, &done};
+    ck_assert_int_eq(cc_kafka_partitions(p, "t.hash", on_count, &h7), 0);
+    ck_assert(wait_ge(&e.loop, &done, NK + 1, 15000));
+    ck_assert_int_eq(h7.status, 0);
+    ck_assert_int_eq(h7.count, 7);
+    kclose(&e, p);
+    mock_stop(&m2);
+    env_done(&e);
+}
+END_TEST
+
+static void
+never_count(cc_kafka *k, int status, int32_t count, void *data)
+{
+    (void)k;
+    (void)status;
+    (void)count;
+    (void)data;
+    ck_abort_msg("callback of a failed call ran");
+}
+
 /* Argument and state errors, and the allocation failure paths; no broker
  * needed (nothing listens on port 1). */
 START_TEST(api_errors)
 {
     static const char *const quick[] = {"chatcore.close.timeout.ms", "500",
+                                        "chatcore.metadata.timeout.ms", "300",
                                         NULL};
+    static const char *const badmeta[] = {"chatcore.metadata.timeout.ms",
+                                          "0", NULL};
     static const char *const odd[] = {"acks", NULL};
     static const char *const badkey[] = {"no.such.property", "1", NULL};
     static const char *const badval[] = {"acks", "banana", NULL};
@@ -1010,6 +1457,7 @@ START_TEST(api_errors)
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badval), CC_EINVAL);
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badown), CC_EINVAL);
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badms), CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badmeta), CC_EINVAL);
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badpfx), CC_EINVAL);
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, NULL, badpkey), CC_EINVAL);
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, "g", badckey), CC_EINVAL);
@@ -1052,7 +1500,49 @@ START_TEST(api_errors)
     ck_assert_int_eq(cc_kafka_produce(k, "t", "k", 1, "v", 1,
                                       never_dr, NULL),
                      CC_ENOMEM);
+    ck_assert_int_eq(cc_kafka_produce_to(NULL, "t", 0, NULL, 0, NULL, 0,
+                                         NULL, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_produce_to(k, "t", -2, NULL, 0, NULL, 0, NULL,
+                                         NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_produce_to(k, "", 0, NULL, 0, NULL, 0, NULL,
+                                         NULL),
+                     CC_EINVAL);
+    e.ta.fail_at = e.ta.nalloc + 1;
+    ck_assert_int_eq(cc_kafka_produce_to(k, "t", 1, "k", 1, "v", 1,
+                                         never_dr, NULL),
+                     CC_ENOMEM);
+    const cc_kafka_partition tp[] = {{"t", 0}, {"t", 1}};
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 1, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_ESTATE);
+    ck_assert_int_eq(cc_kafka_assigned(k), CC_ESTATE);
+    ck_assert_int_eq(cc_kafka_assigned(NULL), CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_partitions(NULL, "t", never_count, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_partitions(k, NULL, never_count, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_partitions(k, "", never_count, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_partitions(k, "t", NULL, NULL), CC_EINVAL);
+    e.ta.fail_at = e.ta.nalloc + 1;
+    ck_assert_int_eq(cc_kafka_partitions(k, "t", never_count, NULL),
+                     CC_ENOMEM);
+    /* no broker answers: CC_ETIMEDOUT after chatcore.metadata.timeout.ms */
+    int pdone = 0;
+    pcount pc = {0, 0, 0, &pdone};
+    ck_assert_int_eq(cc_kafka_partitions(k, "t", on_count, &pc), 0);
+    ck_assert(wait_ge(&e.loop, &pdone, 1, 5000));
+    ck_assert_int_eq(pc.calls, 1);
+    ck_assert_int_eq(pc.status, CC_ETIMEDOUT);
+    ck_assert_int_eq(pc.count, -1);
+    /* a look-up pending at close: close waits for it, its cb runs once */
+    pcount pend = {0, 0, 0, &pdone};
+    ck_assert_int_eq(cc_kafka_partitions(k, "t", on_count, &pend), 0);
     kclose(&e, k);
+    ck_assert_int_eq(pend.calls, 1);
+    ck_assert_int_eq(pend.status, CC_ETIMEDOUT);
 
     /* a consumer */
     ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, "g", quick), 0);
@@ -1077,6 +1567,10 @@ START_TEST(api_errors)
     ck_assert_int_eq(cc_kafka_subscribe(k, t, 1, never_msg, NULL, NULL), 0);
     ck_assert_int_eq(cc_kafka_subscribe(k, t, 1, never_msg, NULL, NULL),
                      CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_assigned(k), CC_ESTATE);
     ck_assert_int_eq(cc_kafka_pause(k), 0);
     ck_assert_int_eq(cc_kafka_pause(k), 0);
     ck_assert_int_eq(cc_kafka_resume(k), 0);
@@ -1085,6 +1579,61 @@ START_TEST(api_errors)
     ck_assert_int_eq(cc_kafka_subscribe(k, t, 1, never_msg, NULL, NULL),
                      CC_ESTATE);
     ck_assert_int_eq(cc_kafka_pause(k), CC_ESTATE);
+    ck_assert(run_until(&e.loop, flag_set, &closed, 10000));
+    ck_assert_int_eq(closed, 1);
+
+    /* a consumer that assigns */
+    ck_assert_int_eq(cc_kafka_new(&k, e.ctx, b, "g", quick), 0);
+    const cc_kafka_partition dup[] = {{"t", 0}, {"t", 0}};
+    const cc_kafka_partition neg[] = {{"t", -1}};
+    const cc_kafka_partition noname[] = {{NULL, 0}};
+    const cc_kafka_partition emptyname[] = {{"", 0}};
+    ck_assert_int_eq(cc_kafka_assign(NULL, tp, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, NULL, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 0, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, CC_KAFKA_OFFSET_END, NULL,
+                                     NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, -3, never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, dup, 2, 0, never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, neg, 1, 0, never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, noname, 1, 0, never_msg, NULL),
+                     CC_EINVAL);
+    ck_assert_int_eq(cc_kafka_assign(k, emptyname, 1, 0, never_msg, NULL),
+                     CC_EINVAL);
+    e.ta.fail_at = e.ta.nalloc + 1;
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_ENOMEM);
+    ck_assert_int_eq(cc_kafka_assigned(k), CC_ESTATE);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     0);
+    ck_assert_int_eq(cc_kafka_assign(k, tp, 2, CC_KAFKA_OFFSET_END,
+                                     never_msg, NULL),
+                     CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_subscribe(k, t, 1, never_msg, NULL, NULL),
+                     CC_EBUSY);
+    ck_assert_int_eq(cc_kafka_commit(k, "t", 0, 1, never_cb, NULL),
+                     CC_ESTATE);
+    ck_assert_int_eq(cc_kafka_pause(k), 0);
+    ck_assert_int_eq(cc_kafka_resume(k), 0);
+    /* no broker: the look-up fails and is retried, never live */
+    run_for(&e.loop, 800);
+    ck_assert_int_eq(cc_kafka_assigned(k), 0);
+    ck_assert_str_ne(cc_kafka_last_error(k), "");
+    closed = 0;
+    cc_kafka_close(k, on_k_closed, &closed);
+    ck_assert_int_eq(cc_kafka_assigned(k), CC_ESTATE);
     ck_assert(run_until(&e.loop, flag_set, &closed, 10000));
     ck_assert_int_eq(closed, 1);
     env_done(&e);
@@ -1114,6 +1663,34 @@ START_TEST(mock_tool)
     mock_cmd(&m, "sideways 1", ans, sizeof ans);
     ck_assert_str_eq(ans, "error: unknown command 'sideways'");
     mock_stop(&m);
+
+    /* usage: --help exits 0, a bad --topic 2 (before any cluster exists) */
+    static const struct {
+        const char *arg1, *arg2;
+        int status;
+    } runs[] = {
+        {"--help", NULL, 0},         {"--topic", "chat.in", 2},
+        {"--topic", "chat.in:0", 2}, {"--topic", ":3", 2},
+        {"--topic", "t:3:4", 2}, /* RF above the 3 brokers */
+        {"--bogus", NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            execl(mock_path(), mock_path(), runs[i].arg1, runs[i].arg2,
+                  (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == runs[i].status,
+                      "%s %s: status %d", runs[i].arg1,
+                      runs[i].arg2 ? runs[i].arg2 : "", st);
+    }
 }
 END_TEST
 
@@ -1131,6 +1708,9 @@ cc_test_suite(void)
         {"produce_consume_commit", produce_consume_commit},
         {"brokers_down_then_up", brokers_down_then_up},
         {"group_split_and_rebalance", group_split_and_rebalance},
+        {"produce_to_and_assign", produce_to_and_assign},
+        {"assign_from_end", assign_from_end},
+        {"partitions_and_hash", partitions_and_hash},
     };
     /* one case each, so CK_RUN_CASE=<name> runs one */
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

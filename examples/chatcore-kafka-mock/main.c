@@ -9,13 +9,14 @@
  * instance with the cluster.
  *
  *   chatcore-kafka-mock [--brokers N] [--topic NAME:PARTITIONS[:RF]]...
- *                       [--verbose]
+ *                       [--verbose] [--help]
  *
  *   --brokers N   number of brokers, ids 1..N (default 3, at most 32)
  *   --topic T     create topic T (repeatable). RF defaults to min(3, N) and
  *                 must not exceed N. Without any --topic the chat topics are
  *                 created: chat.in:16 chat.out:16 chat.control:1 chat.dlq:4.
  *   --verbose     print librdkafka's log lines (default: errors only)
+ *   --help        print this usage on stdout and exit 0
  *
  * When the cluster is ready it prints exactly one line on stdout:
  *
@@ -80,11 +81,23 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: chatcore-kafka-mock [--brokers N] "
-            "[--topic NAME:PARTITIONS[:RF]]... [--verbose]\n");
+            "[--topic NAME:PARTITIONS[:RF]]... [--verbose]\n"
+            "  --brokers N   brokers 1..N (default 3, at most %d)\n"
+            "  --topic T     create topic NAME with PARTITIONS partitions\n"
+            "                and replication factor RF (default min(3, N));\n"
+            "                repeatable, e.g. --topic chat.in:32 "
+            "--topic chat.out:8\n"
+            "                without --topic: chat.in:16 chat.out:16 "
+            "chat.control:1\n"
+            "                chat.dlq:4\n"
+            "  --verbose     print librdkafka's log (default: errors only)\n"
+            "Prints bootstrap=HOST:PORT,... when ready, then reads commands\n"
+            "on stdin: down <id|all>, up <id|all>, quit.\n",
+            MAX_BROKERS);
 }
 
 static int
@@ -192,8 +205,11 @@ main(int argc, char **argv)
             ntopics++;
         } else if (!strcmp(argv[i], "--verbose")) {
             verbose = 1;
+        } else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
         } else {
-            usage();
+            usage(stderr);
             return 2;
         }
     }

@@ -11,9 +11,11 @@
  * burst cannot starve the loop's other work). Every callback of this header
  * therefore runs on the ctx's loop thread, from the loop, never from inside
  * the call that registered it. No call of this header blocks on the
- * network; cc_kafka_close() runs librdkafka's blocking teardown on libuv's
- * thread pool. Like every object of the library, a cc_kafka is used only
- * from its ctx's thread.
+ * network; what librdkafka only offers as a blocking call (its teardown in
+ * cc_kafka_close(), the metadata and offset look-ups of
+ * cc_kafka_partitions() and cc_kafka_assign()) runs on libuv's thread
+ * pool. Like every object of the library, a cc_kafka is used only from its
+ * ctx's thread.
  *
  * Guarantees. cc_kafka_produce() reports success only after every in-sync
  * replica has the record (acks=all) and the producer is idempotent (a
@@ -50,7 +52,7 @@ typedef struct cc_kafka_msg {
     cc_buf value;
 } cc_kafka_msg;
 
-/* One partition of a rebalance. Frozen POD. */
+/* One partition of a rebalance or of cc_kafka_assign(). Frozen POD. */
 typedef struct cc_kafka_partition {
     const char *topic;
     int32_t partition;
@@ -111,9 +113,10 @@ typedef void (*cc_kafka_log_cb)(cc_kafka *k, int level, const char *msg,
  * consumer enable.auto.commit=false, enable.auto.offset.store=false,
  * auto.offset.reset=earliest, partition.assignment.strategy=
  * cooperative-sticky; both statistics.interval.ms=1000 (feeds
- * cc_kafka_healthy()), client.id=chatcore. One key is the adapter's own:
+ * cc_kafka_healthy()), client.id=chatcore. Two keys are the adapter's own:
  * "chatcore.close.timeout.ms" (default 5000) bounds each waiting phase of
- * cc_kafka_close().
+ * cc_kafka_close(); "chatcore.metadata.timeout.ms" (default 5000) bounds
+ * one look-up of cc_kafka_partitions() or cc_kafka_assign().
  *
  * Returns 0 and sets *out; CC_EINVAL (NULL or empty argument, an odd
  * number of conf strings, a key or value librdkafka rejects, or
@@ -135,16 +138,67 @@ CC_API int cc_kafka_produce(cc_kafka *k, const char *topic, const void *key,
                             size_t klen, const void *val, size_t vlen,
                             cc_kafka_delivery_cb cb, void *data);
 
+/* cc_kafka_produce() to one chosen partition of `topic` (0-based), or,
+ * with partition -1, to the one the partitioner picks (exactly
+ * cc_kafka_produce()). Same copies, guarantees, callback and codes; an
+ * unknown partition gives CC_ENOENT, returned at once when the producer
+ * already knows the topic's partition count, else as the callback's
+ * status. CC_EINVAL also for a partition below -1. Since 0.4. */
+CC_API int cc_kafka_produce_to(cc_kafka *k, const char *topic,
+                               int32_t partition, const void *key,
+                               size_t klen, const void *val, size_t vlen,
+                               cc_kafka_delivery_cb cb, void *data);
+
 /* Join the group (group_id of cc_kafka_new) for `n` topics (a name that
  * starts with '^' is a regular expression). on_msg is required;
  * on_rebalance may be NULL. Consumption starts at the group's committed
  * offset of each partition, or at the earliest record when there is none.
  * Returns 0; CC_EINVAL; CC_ESTATE (no group_id, or closing); CC_EBUSY
- * (already subscribed); CC_EBACKEND. Since 0.3. */
+ * (already subscribed, or assigned by cc_kafka_assign()); CC_EBACKEND.
+ * Since 0.3. */
 CC_API int cc_kafka_subscribe(cc_kafka *k, const char *const *topics,
                               size_t n, cc_kafka_msg_cb on_msg,
                               cc_kafka_rebalance_cb on_rebalance,
                               void *data);
+
+/* Start values of cc_kafka_assign() besides an absolute offset (>= 0). */
+#define CC_KAFKA_OFFSET_END ((int64_t)-1)       /* records produced later */
+#define CC_KAFKA_OFFSET_BEGINNING ((int64_t)-2) /* the oldest record kept */
+
+/* Read exactly these `n` partitions (parts is copied; no duplicates), with
+ * no group coordination: the group is never joined, nothing is committed
+ * (cc_kafka_commit() returns CC_ESTATE) and no rebalance callback runs.
+ * Each partition starts at `start`: CC_KAFKA_OFFSET_END,
+ * CC_KAFKA_OFFSET_BEGINNING, or an absolute offset (one beyond the log
+ * starts at the oldest record, as auto.offset.reset says). The consumer
+ * handle needs the cc_kafka_new() group_id, whose value does not matter
+ * here. A cc_kafka either subscribes or assigns, once.
+ *
+ * The call returns at once; the partitions are then checked and, for
+ * CC_KAFKA_OFFSET_END, the end offsets looked up on the thread pool, after
+ * which the assignment is live: cc_kafka_assigned() returns 1. Every
+ * record produced after that (cc_kafka_produce() called after
+ * cc_kafka_assigned() returned 1, by any client) reaches on_msg; records
+ * produced before may or may not. A look-up that fails for a transient
+ * reason (no broker, no leader) is retried every second.
+ *
+ * on_msg gets the records as with cc_kafka_subscribe(), in offset order per
+ * partition; cc_kafka_pause()/cc_kafka_resume() apply, also while the
+ * look-up is in progress. Returns 0; CC_EINVAL (NULL k, parts or on_msg,
+ * n 0, a NULL or empty topic, a negative partition, a duplicate, start
+ * below -2); CC_ESTATE (no group_id, or closing); CC_EBUSY (subscribed, or
+ * assigned before); CC_ENOMEM; or a libuv error. Since 0.4. */
+CC_API int cc_kafka_assign(cc_kafka *k, const cc_kafka_partition *parts,
+                           size_t n, int64_t start, cc_kafka_msg_cb on_msg,
+                           void *data);
+/* State of the cc_kafka_assign() assignment: 1 live (see there); 0 still
+ * looking up its start offsets (also while no broker answers: it
+ * retries); CC_ENOENT a topic or partition does not exist (checked
+ * against the cluster's topic list: the assignment is abandoned and no
+ * record comes); CC_EBACKEND librdkafka refused the assignment (see
+ * cc_kafka_last_error()); CC_ESTATE no assignment was made, or k is
+ * closing; CC_EINVAL NULL k. Since 0.4. */
+CC_API int cc_kafka_assigned(const cc_kafka *k);
 
 /* Commit `next_offset` (the offset of the next record to process: the last
  * processed offset + 1) for one partition, asynchronously. Commit only
@@ -152,8 +206,9 @@ CC_API int cc_kafka_subscribe(cc_kafka *k, const char *const *topics,
  * backwards. cb may be NULL; if given it runs once, see
  * cc_kafka_commit_cb. Allowed until the consumer has left the group, so
  * also inside the revoke callback that cc_kafka_close() causes.
- * Returns 0; CC_EINVAL; CC_ESTATE (no consumer, or it has closed);
- * CC_ENOMEM; CC_EBACKEND. Since 0.3. */
+ * Returns 0; CC_EINVAL; CC_ESTATE (no consumer, it has closed, or it
+ * reads a cc_kafka_assign() assignment); CC_ENOMEM; CC_EBACKEND.
+ * Since 0.3. */
 CC_API int cc_kafka_commit(cc_kafka *k, const char *topic, int32_t partition,
                            int64_t next_offset, cc_kafka_commit_cb cb,
                            void *data);
@@ -181,6 +236,29 @@ CC_API int cc_kafka_assignment_lost(const cc_kafka *k);
 CC_API int cc_kafka_pause(cc_kafka *k);
 CC_API int cc_kafka_resume(cc_kafka *k);
 
+/* The partition count of `topic`, looked up on the thread pool (one
+ * metadata request for every topic of the cluster, so that asking never
+ * creates a topic on a cluster that creates topics on demand). cb runs
+ * once with status 0 and the count; or CC_ENOENT (no such topic),
+ * CC_ETIMEDOUT (no broker answered within chatcore.metadata.timeout.ms),
+ * CC_EBACKEND (see cc_kafka_last_error()), count -1. Works on a producer
+ * only cc_kafka too. A pending look-up delays cc_kafka_close() until it
+ * returns (at most chatcore.metadata.timeout.ms); its cb still runs, with
+ * the look-up's result. Returns 0; CC_EINVAL (NULL k, topic or cb, empty
+ * topic); CC_ESTATE (closing); CC_ENOMEM; or a libuv error. On error cb
+ * never runs. Since 0.4. */
+typedef void (*cc_kafka_partitions_cb)(cc_kafka *k, int status,
+                                       int32_t count, void *data);
+CC_API int cc_kafka_partitions(cc_kafka *k, const char *topic,
+                               cc_kafka_partitions_cb cb, void *data);
+
+/* The Java client's murmur2 hash of a key, made positive (& 0x7fffffff),
+ * so `cc_kafka_hash(key, len) % count` is the partition that the default
+ * partitioner (murmur2_random, like Java's) gives a record with that key
+ * on a topic of `count` partitions, in any process and any client.
+ * key may be NULL when len is 0. Since 0.4. */
+CC_API uint32_t cc_kafka_hash(const void *key, size_t len);
+
 /* 1 when the producer (and the consumer, if any) currently sees at least
  * one broker up and no fatal error was raised; else 0. Updated from
  * librdkafka's statistics (every statistics.interval.ms, 1 s by default;
@@ -205,8 +283,10 @@ CC_API void *cc_kafka_get_data(const cc_kafka *k);
  * chatcore.close.timeout.ms, then purge them: their callbacks get
  * CC_ECANCELED); leave the group (the rebalance callback reports the
  * revoked partitions and may still commit or defer; pending commit
- * callbacks run); destroy librdkafka's clients on libuv's thread pool;
- * run every callback still pending with CC_ECANCELED; then cb(k, data)
+ * callbacks run); wait for look-ups still running on the thread pool
+ * (cc_kafka_partitions(), cc_kafka_assign()); destroy librdkafka's
+ * clients on libuv's thread pool; run every callback still pending with
+ * CC_ECANCELED; then cb(k, data)
  * (cb may be NULL) on the loop thread; k is freed after cb returns.
  * Records fetched but not delivered are not committed, so the group's next
  * owner gets them. A second call does nothing. librdkafka 2.0.2 cannot

@@ -45,6 +45,26 @@
  * we unlink it before calling back; what is still linked at the end gets
  * CC_ECANCELED. Delivery reports are never synthesized otherwise.
  *
+ * Look-ups. librdkafka 2.0.2 has no asynchronous metadata or offset query,
+ * so cc_kafka_partitions() and the start of cc_kafka_assign() run
+ * rd_kafka_metadata() / rd_kafka_offsets_for_times() in a kwork on libuv's
+ * thread pool, bounded by metadata_ms. The pool thread touches only
+ * librdkafka (thread-safe) and the kwork, never k or the allocator; the
+ * result is handled on the loop in the work's after-callback. A client
+ * must not be destroyed under a running call, so DESTROY waits until
+ * nwork is 0.
+ *
+ * Manual assignment and "end". rd_kafka_assign() with a logical
+ * RD_KAFKA_OFFSET_END resolves the end offset later, inside librdkafka,
+ * at a moment we cannot observe: a record produced in between would be
+ * skipped. So the end offsets are looked up first (ListOffsets, latest)
+ * and the partitions assigned at those absolute offsets; only then does
+ * cc_kafka_assigned() say 1. A record produced after that is appended at
+ * or beyond the offset looked up, so it is fetched. The same look-up
+ * first checks every partition against the cluster's whole topic list
+ * (which creates nothing, unlike naming a topic on a cluster that creates
+ * topics on demand).
+ *
  * Memory: our structures come from the ctx's allocator; librdkafka
  * allocates its own (it has no hooks). Partition lists we keep are built
  * from names only, so they hold no references into librdkafka.
@@ -69,6 +89,7 @@
 #define CLOSE_TICK_MS 20    /* state machine checks while closing */
 #define PURGE_MS 1000       /* wait for purged delivery reports */
 #define CLOSE_MS_DEFAULT 5000
+#define META_MS_DEFAULT 5000
 #define OWN_PREFIX "chatcore."
 
 enum {
@@ -88,6 +109,28 @@ typedef struct kreq {
     } cb;
     void *data;
 } kreq;
+
+/* A look-up on the thread pool: cc_kafka_partitions() (topic, cb) or the
+ * start of a cc_kafka_assign() (parts). The pool thread reads the inputs
+ * and writes only the results (status, transient, err, count, bad, the
+ * offsets in parts); the loop reads them in the after-callback. */
+typedef struct kwork {
+    uv_work_t work;
+    cc_kafka *k;
+    rd_kafka_t *prod, *cons; /* the clients, read on the pool thread */
+    int timeout_ms;
+    int status;
+    int transient; /* assign: worth retrying */
+    rd_kafka_resp_err_t err;
+    cc_kafka_partitions_cb cb;
+    void *data;
+    int32_t count;
+    rd_kafka_topic_partition_list_t *parts;
+    int want_end;
+    int bad; /* assign: index of the partition found missing */
+    size_t size;
+    char topic[]; /* partitions: the topic's name */
+} kwork;
 
 /* A record fetched while paused, delivered on resume. */
 typedef struct held {
@@ -128,6 +171,18 @@ struct cc_kafka {
     int paused;
     held *held_head, *held_tail;
     int coop_conf; /* configured assignor is cooperative */
+
+    /* manual assignment (cc_kafka_assign) */
+    int manual;
+    int assign_state; /* 0 looking up, 1 live, or a CC_E* code */
+    int resolving;    /* a look-up is on the thread pool */
+    int retry;        /* start another look-up on the next tick */
+    int64_t assign_start;
+    rd_kafka_topic_partition_list_t *to_assign; /* until live */
+
+    /* thread pool look-ups */
+    size_t nwork;
+    uint64_t metadata_ms;
 
     /* health */
     int prod_up, cons_up, fatal;
@@ -293,7 +348,17 @@ cc_kafka_produce(cc_kafka *k, const char *topic, const void *key,
                  size_t klen, const void *val, size_t vlen,
                  cc_kafka_delivery_cb cb, void *data)
 {
-    if (!k || !topic || !*topic || (!key && klen) || (!val && vlen))
+    return cc_kafka_produce_to(k, topic, RD_KAFKA_PARTITION_UA, key, klen,
+                               val, vlen, cb, data);
+}
+
+int
+cc_kafka_produce_to(cc_kafka *k, const char *topic, int32_t partition,
+                    const void *key, size_t klen, const void *val,
+                    size_t vlen, cc_kafka_delivery_cb cb, void *data)
+{
+    if (!k || !topic || !*topic || (!key && klen) || (!val && vlen) ||
+        partition < RD_KAFKA_PARTITION_UA)
         return CC_EINVAL;
     if (k->state != ST_OPEN)
         return CC_ESTATE;
@@ -308,7 +373,7 @@ cc_kafka_produce(cc_kafka *k, const char *topic, const void *key,
         r->data = data;
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        k->prod, RD_KAFKA_V_TOPIC(topic),
+        k->prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY((void *)key, klen),
         RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(r),
@@ -325,6 +390,48 @@ cc_kafka_produce(cc_kafka *k, const char *topic, const void *key,
         cc__list_push(&k->produces, &r->node);
     k->npending++;
     return 0;
+}
+
+/* Kafka's murmur2 (the Java client's Utils.murmur2: MurmurHash2 with this
+ * seed, the length mixed into the seed, 4-byte little-endian blocks),
+ * made positive as Java's toPositive() does. librdkafka's murmur2
+ * partitioner computes the same, so hash % count is its partition. */
+uint32_t
+cc_kafka_hash(const void *key, size_t len)
+{
+    const uint32_t m = 0x5bd1e995u;
+    const unsigned char *p = key;
+    if (!p)
+        len = 0;
+    uint32_t h = 0x9747b28cu ^ (uint32_t)len;
+    size_t i = 0;
+    for (; len - i >= 4; i += 4) {
+        uint32_t w = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 |
+                     (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24;
+        w *= m;
+        w ^= w >> 24;
+        w *= m;
+        h *= m;
+        h ^= w;
+    }
+    switch (len - i) {
+    case 3:
+        h ^= (uint32_t)p[i + 2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t)p[i + 1] << 8;
+        /* fall through */
+    case 1:
+        h ^= (uint32_t)p[i];
+        h *= m;
+        break;
+    default:
+        break;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h & 0x7fffffffu;
 }
 
 /* ---- health, errors, logs, statistics (main queues) ---- */
@@ -611,7 +718,8 @@ cc_kafka_commit(cc_kafka *k, const char *topic, int32_t partition,
 {
     if (!k || !topic || !*topic || partition < 0 || next_offset < 0)
         return CC_EINVAL;
-    if (!k->cons || k->state >= ST_DESTROY ||
+    /* an assignment has no group generation to commit under */
+    if (!k->cons || k->manual || k->state >= ST_DESTROY ||
         (k->state == ST_LEAVE && rd_kafka_consumer_closed(k->cons)))
         return CC_ESTATE;
     kreq *r = NULL;
@@ -754,7 +862,7 @@ cc_kafka_subscribe(cc_kafka *k, const char *const *topics, size_t n,
             return CC_EINVAL;
     if (!k->cons || k->state != ST_OPEN)
         return CC_ESTATE;
-    if (k->subscribed)
+    if (k->subscribed || k->manual)
         return CC_EBUSY;
     rd_kafka_topic_partition_list_t *l =
         rd_kafka_topic_partition_list_new((int)n);
@@ -774,6 +882,278 @@ cc_kafka_subscribe(cc_kafka *k, const char *const *topics, size_t n,
     }
     k->subscribed = 1;
     return 0;
+}
+
+/* ---- look-ups on the thread pool, manual assignment ---- */
+
+/* A failed metadata or offset request as a whole. */
+static int
+map_lookup_err(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        return CC_ETIMEDOUT;
+    default:
+        return CC_EBACKEND;
+    }
+}
+
+/* The partition count of `topic` in an all-topics metadata answer: 0 and
+ * *count; CC_ENOENT; or CC_EBACKEND and *err. */
+static int
+md_count(const struct rd_kafka_metadata *md, const char *topic,
+         int32_t *count, rd_kafka_resp_err_t *err)
+{
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *t = &md->topics[i];
+        if (strcmp(t->topic, topic))
+            continue;
+        if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            return CC_ENOENT;
+        /* a topic-level error that still lists the partitions (a leader
+         * being elected) does not change how many there are */
+        if (t->partition_cnt > 0) {
+            *count = t->partition_cnt;
+            return 0;
+        }
+        *err = t->err ? t->err : RD_KAFKA_RESP_ERR__FAIL;
+        return CC_EBACKEND;
+    }
+    return CC_ENOENT;
+}
+
+/* On the thread pool: touches only w and librdkafka. */
+static void
+lookup_work(uv_work_t *uw)
+{
+    kwork *w = CC__CONTAINER_OF(uw, kwork, work);
+    const struct rd_kafka_metadata *md = NULL;
+    /* all topics: naming one would create it on a cluster that creates
+     * topics on demand (and the 2.0.2 mock always does) */
+    w->err = rd_kafka_metadata(w->prod, 1, NULL, &md, w->timeout_ms);
+    if (w->err) {
+        w->status = map_lookup_err(w->err);
+        w->transient = 1;
+        return;
+    }
+    if (!w->parts) {
+        w->status = md_count(md, w->topic, &w->count, &w->err);
+        rd_kafka_metadata_destroy(md);
+        return;
+    }
+    for (int i = 0; i < w->parts->cnt && !w->status; i++) {
+        const rd_kafka_topic_partition_t *tp = &w->parts->elems[i];
+        int32_t cnt = 0;
+        w->status = md_count(md, tp->topic, &cnt, &w->err);
+        if (!w->status && tp->partition >= cnt)
+            w->status = CC_ENOENT;
+        w->transient = w->status == CC_EBACKEND;
+        w->bad = i;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (w->status || !w->want_end)
+        return;
+    /* ListOffsets with the "timestamp" -1 answers the end offset, which is
+     * what rd_kafka_query_watermark_offsets() asks too, for all partitions
+     * in one round trip per leader */
+    for (int i = 0; i < w->parts->cnt; i++)
+        w->parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+    w->err = rd_kafka_offsets_for_times(w->cons, w->parts, w->timeout_ms);
+    for (int i = 0; i < w->parts->cnt && !w->err; i++) {
+        w->err = w->parts->elems[i].err;
+        if (!w->err && w->parts->elems[i].offset < 0)
+            w->err = RD_KAFKA_RESP_ERR__FAIL;
+    }
+    if (w->err) {
+        /* the metadata just said the partitions exist: a leader moved */
+        w->status = map_lookup_err(w->err);
+        w->transient = 1;
+    }
+}
+
+static int
+queue_lookup(cc_kafka *k, kwork *w, uv_after_work_cb done)
+{
+    w->k = k;
+    w->prod = k->prod;
+    w->cons = k->cons;
+    w->timeout_ms = (int)k->metadata_ms;
+    int rc = uv_queue_work(cc_ctx_loop(k->ctx), &w->work, lookup_work, done);
+    if (!rc)
+        k->nwork++;
+    return rc;
+}
+
+static void
+partitions_done(uv_work_t *uw, int status)
+{
+    CC__UNUSED(status); /* never cancelled */
+    kwork *w = CC__CONTAINER_OF(uw, kwork, work);
+    cc_kafka *k = w->k;
+    k->nwork--;
+    int st = w->status;
+    if (st && st != CC_ENOENT) {
+        char line[300];
+        snprintf(line, sizeof line, "partitions of %s: %s", w->topic,
+                 rd_kafka_err2str(w->err));
+        klog(k, 4, line, NULL);
+    }
+    int32_t count = st ? -1 : w->count;
+    cc_kafka_partitions_cb cb = w->cb;
+    void *data = w->data;
+    cc_ctx_free(k->ctx, w, w->size);
+    cb(k, st, count, data);
+    advance(k); /* a close may wait for this look-up */
+}
+
+int
+cc_kafka_partitions(cc_kafka *k, const char *topic, cc_kafka_partitions_cb cb,
+                    void *data)
+{
+    if (!k || !topic || !*topic || !cb)
+        return CC_EINVAL;
+    if (k->state != ST_OPEN)
+        return CC_ESTATE;
+    size_t tl = strlen(topic);
+    size_t size = sizeof(kwork) + tl + 1;
+    kwork *w = cc_ctx_alloc(k->ctx, size);
+    if (!w)
+        return CC_ENOMEM;
+    memset(w, 0, sizeof *w);
+    w->size = size;
+    memcpy(w->topic, topic, tl + 1);
+    w->cb = cb;
+    w->data = data;
+    int rc = queue_lookup(k, w, partitions_done);
+    if (rc)
+        cc_ctx_free(k->ctx, w, size);
+    return rc;
+}
+
+static void assign_done(uv_work_t *uw, int status);
+
+/* Look up (again) what the assignment needs before it can be live. */
+static int
+start_resolve(cc_kafka *k)
+{
+    kwork *w = cc_ctx_alloc(k->ctx, sizeof *w);
+    if (!w)
+        return CC_ENOMEM;
+    memset(w, 0, sizeof *w);
+    w->size = sizeof *w;
+    w->parts = plain_copy(k->to_assign);
+    w->want_end = k->assign_start == CC_KAFKA_OFFSET_END;
+    int rc = queue_lookup(k, w, assign_done);
+    if (rc) {
+        rd_kafka_topic_partition_list_destroy(w->parts);
+        cc_ctx_free(k->ctx, w, sizeof *w);
+        return rc;
+    }
+    k->resolving = 1;
+    k->retry = 0;
+    return 0;
+}
+
+static void
+assign_done(uv_work_t *uw, int status)
+{
+    CC__UNUSED(status); /* never cancelled */
+    kwork *w = CC__CONTAINER_OF(uw, kwork, work);
+    cc_kafka *k = w->k;
+    k->nwork--;
+    k->resolving = 0;
+    rd_kafka_topic_partition_list_t *l = w->parts;
+    int st = w->status, transient = w->transient, bad = w->bad;
+    rd_kafka_resp_err_t err = w->err;
+    cc_ctx_free(k->ctx, w, sizeof *w);
+    if (k->state != ST_OPEN) {
+        rd_kafka_topic_partition_list_destroy(l);
+        advance(k); /* a close may wait for this look-up */
+        return;
+    }
+    if (st && transient) {
+        klog(k, 4, "assign: start offsets not known yet, retrying: ",
+             rd_kafka_err2str(err));
+        k->retry = 1; /* on the next tick */
+    } else if (st) {
+        char line[300];
+        snprintf(line, sizeof line, "assign: %s [%d] does not exist",
+                 l->elems[bad].topic, (int)l->elems[bad].partition);
+        klog(k, 3, line, NULL);
+        k->assign_state = st;
+    } else {
+        if (k->assign_start != CC_KAFKA_OFFSET_END)
+            for (int i = 0; i < l->cnt; i++)
+                l->elems[i].offset = k->assign_start;
+        rd_kafka_resp_err_t e = rd_kafka_assign(k->cons, l);
+        if (e) {
+            klog(k, 3, "assign: ", rd_kafka_err2str(e));
+            k->assign_state = CC_EBACKEND;
+        } else {
+            rd_kafka_topic_partition_list_destroy(k->assigned);
+            k->assigned = plain_copy(l);
+            if (k->paused)
+                rd_kafka_pause_partitions(k->cons, l);
+            k->assign_state = 1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (k->assign_state) {
+        rd_kafka_topic_partition_list_destroy(k->to_assign);
+        k->to_assign = NULL;
+    }
+}
+
+int
+cc_kafka_assign(cc_kafka *k, const cc_kafka_partition *parts, size_t n,
+                int64_t start, cc_kafka_msg_cb on_msg, void *data)
+{
+    if (!k || !parts || n == 0 || n > INT32_MAX || !on_msg ||
+        start < CC_KAFKA_OFFSET_BEGINNING)
+        return CC_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!parts[i].topic || !*parts[i].topic || parts[i].partition < 0)
+            return CC_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (parts[j].partition == parts[i].partition &&
+                !strcmp(parts[j].topic, parts[i].topic))
+                return CC_EINVAL;
+    }
+    if (!k->cons || k->state != ST_OPEN)
+        return CC_ESTATE;
+    if (k->subscribed || k->manual)
+        return CC_EBUSY;
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, parts[i].topic,
+                                          parts[i].partition);
+    k->to_assign = l;
+    k->assign_start = start;
+    int rc = start_resolve(k);
+    if (rc) {
+        rd_kafka_topic_partition_list_destroy(l);
+        k->to_assign = NULL;
+        return rc;
+    }
+    k->manual = 1;
+    k->assign_state = 0;
+    k->on_msg = on_msg;
+    k->on_rebalance = NULL;
+    k->sub_data = data;
+    return 0;
+}
+
+int
+cc_kafka_assigned(const cc_kafka *k)
+{
+    if (!k)
+        return CC_EINVAL;
+    if (!k->manual || k->state != ST_OPEN)
+        return CC_ESTATE;
+    return k->assign_state;
 }
 
 int
@@ -852,7 +1232,10 @@ on_idle(uv_idle_t *h)
 static void
 on_timer(uv_timer_t *h)
 {
-    run_events(CC__CONTAINER_OF(h, cc_kafka, timer));
+    cc_kafka *k = CC__CONTAINER_OF(h, cc_kafka, timer);
+    if (k->retry && !k->resolving && k->state == ST_OPEN)
+        start_resolve(k); /* on failure k->retry stays: next tick */
+    run_events(k);
 }
 
 /* ---- close ---- */
@@ -931,6 +1314,9 @@ begin_destroy(cc_kafka *k)
     if (k->deferred)
         rd_kafka_topic_partition_list_destroy(k->deferred);
     k->deferred = NULL;
+    if (k->to_assign)
+        rd_kafka_topic_partition_list_destroy(k->to_assign);
+    k->to_assign = NULL;
     rd_kafka_queue_t **qs[] = {&k->prod_q, &k->cmain_q, &k->cons_q,
                                &k->close_q};
     for (size_t i = 0; i < CC__ARRAY_LEN(qs); i++)
@@ -992,7 +1378,9 @@ advance(cc_kafka *k)
              * the consumer cannot leave */
             cc_kafka_rebalance_done(k);
         }
-        if ((left && !k->deferred) || now >= k->deadline + k->close_ms)
+        /* a look-up on the thread pool still uses the clients */
+        if (((left && !k->deferred) || now >= k->deadline + k->close_ms) &&
+            k->nwork == 0)
             begin_destroy(k);
     }
 }
@@ -1156,13 +1544,17 @@ conf_user(cc_kafka *k, rd_kafka_conf_t *c, const char *const *conf, int prod)
                 return CC_EINVAL;
         }
         if (!strncmp(key, OWN_PREFIX, strlen(OWN_PREFIX))) {
-            if (strcmp(key, "chatcore.close.timeout.ms"))
+            int meta = !strcmp(key, "chatcore.metadata.timeout.ms");
+            if (!meta && strcmp(key, "chatcore.close.timeout.ms"))
                 return CC_EINVAL;
             char *end;
             unsigned long long v = strtoull(val, &end, 10);
-            if (!*val || *end || v > 3600000ull)
+            if (!*val || *end || v > 3600000ull || (meta && v == 0))
                 return CC_EINVAL;
-            k->close_ms = v;
+            if (meta)
+                k->metadata_ms = v;
+            else
+                k->close_ms = v;
             continue;
         }
         if (conf_set(c, key, val))
@@ -1208,6 +1600,7 @@ cc_kafka_new(cc_kafka **out, cc_ctx *ctx, const char *brokers,
         return CC_ENOMEM;
     k->ctx = ctx;
     k->close_ms = CLOSE_MS_DEFAULT;
+    k->metadata_ms = META_MS_DEFAULT;
     k->fds[0] = k->fds[1] = -1;
     cc__list_init(&k->produces);
     cc__list_init(&k->commits);
