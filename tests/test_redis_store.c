@@ -1740,6 +1740,176 @@ START_TEST(lost_reply_not_applied_twice)
 }
 END_TEST
 
+/* Several users of one store (as the partition engines of a service share
+ * one): each user's load, barrier and append are interleaved with the
+ * others', a load's loader issues barriers of its own, and each append's
+ * callback issues the session_put that follows it (as the engine's first
+ * message queues its session). Every callback runs once, in call order,
+ * and each chained session_put lands. */
+#define NUSERS 8
+
+typedef struct user {
+    int u, seqno;           /* seqno: when each callback ran */
+    int app_at, put_at, bar_at, ld_at, ldbar_at, chain_bar_at;
+    slot app, put, bar, ldbar, chain_bar;
+    loaded ld;
+    cc_store_session rec;
+} user;
+
+static int g_tick;
+
+static void
+on_put_chained(cc_store_result *r, void *data)
+{
+    user *us = data;
+    on_res(r, &us->put);
+    us->put_at = ++g_tick;
+}
+
+static void
+on_chain_bar(cc_store_result *r, void *data)
+{
+    user *us = data;
+    on_res(r, &us->chain_bar);
+    us->chain_bar_at = ++g_tick;
+}
+
+static void
+on_app_chained(cc_store_result *r, void *data)
+{
+    user *us = data;
+    on_res(r, &us->app);
+    us->app_at = ++g_tick;
+    /* from inside the callback, as session.c's do_send/persist do */
+    char id[16];
+    snprintf(id, sizeof id, "S%d", us->u);
+    mk_sess(&us->rec, "tu", id, "v1", CC_STORE_QUEUED, 3000);
+    ck_assert_int_eq(cc__store_session_put(E.st, &us->rec, on_put_chained,
+                                           us), 0);
+    ck_assert_int_eq(cc__store_barrier(E.st, on_chain_bar, us), 0);
+}
+
+static void
+on_bar_user(cc_store_result *r, void *data)
+{
+    user *us = data;
+    on_res(r, &us->bar);
+    us->bar_at = ++g_tick;
+}
+
+static void
+on_ldbar(cc_store_result *r, void *data)
+{
+    user *us = data;
+    on_res(r, &us->ldbar);
+    us->ldbar_at = ++g_tick;
+}
+
+static void
+ld_session_bar(void *d, const cc_store_session *s)
+{
+    user *us = d;
+    (void)s;
+    /* an op issued from inside a load: it queues behind the load */
+    if (!us->ldbar_at && !us->ldbar.counted) {
+        us->ldbar.counted = 1;
+        ck_assert_int_eq(cc__store_barrier(E.st, on_ldbar, us), 0);
+    }
+    us->ld.nsess++;
+}
+
+static void
+ld_done_user(cc_store_result *r, void *data)
+{
+    user *us = data;
+    if (E.in_call)
+        E.inside++;
+    us->ld.rc = r->rc;
+    us->ld.done = 1;
+    us->ld_at = ++g_tick;
+}
+
+START_TEST(shared_users_chained)
+{
+    env_shared();
+    user *us = calloc(NUSERS, sizeof *us);
+    ck_assert_ptr_nonnull(us);
+    g_tick = 0;
+    for (int i = 0; i < NUSERS; i++) {
+        us[i].u = i;
+        char id[16];
+        snprintf(id, sizeof id, "S%d", i);
+        put_sess("tu", id, "v1", CC_STORE_NEW, 2000);
+        snprintf(us[i].rec.id, sizeof us[i].rec.id, "%s", id);
+        snprintf(us[i].rec.tenant, sizeof us[i].rec.tenant, "tu");
+    }
+    /* two rounds, so loads are queued behind appends and chained puts */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < NUSERS; i++) {
+            user *x = &us[i];
+            if (round == 0) {
+                cc_store_loader ld = {.session = ld_session_bar,
+                                      .data = x};
+                ck_assert_int_eq(CALL(cc__store_load_async(
+                                     E.st, &ld, ld_done_user, x)), 0);
+                ck_assert_int_eq(CALL(cc__store_msg_append(
+                                     E.st, "tu", x->rec.id, "c1",
+                                     "visitor:v1", 1, "hi", 2, 2500,
+                                     on_app_chained, x)), 0);
+            } else {
+                ck_assert_int_eq(CALL(cc__store_barrier(E.st, on_bar_user,
+                                                        x)), 0);
+            }
+        }
+    }
+    for (int i = 0; i < NUSERS; i++) {
+        wait_count(&us[i].ld.done, 1, WAIT_MS);
+        wait_slots(&us[i].app, 1);
+        wait_slots(&us[i].put, 1);
+        wait_slots(&us[i].chain_bar, 1);
+        wait_slots(&us[i].bar, 1);
+        wait_slots(&us[i].ldbar, 1);
+    }
+    for (int i = 0; i < NUSERS; i++) {
+        user *x = &us[i];
+        ck_assert_int_eq(x->ld.rc, 0);
+        ck_assert_int_eq(x->ld.nsess, NUSERS);
+        ck_assert_int_eq(x->app.rc, 0);
+        ck_assert_uint_eq(x->app.seq, 1);
+        ck_assert_int_eq(x->app.dup, 0);
+        ck_assert_int_eq(x->put.rc, 0);
+        ck_assert_int_eq(x->bar.rc, 0);
+        ck_assert_int_eq(x->chain_bar.rc, 0);
+        ck_assert_int_eq(x->ldbar.rc, 0);
+        /* call order: load, append, then what the append's callback
+         * issued, after everything queued before it ran */
+        ck_assert_int_lt(x->ld_at, x->app_at);
+        ck_assert_int_lt(x->app_at, x->put_at);
+        ck_assert_int_lt(x->put_at, x->chain_bar_at);
+        ck_assert_int_gt(x->put_at, us[NUSERS - 1].bar_at);
+        ck_assert_int_gt(x->ldbar_at, us[NUSERS - 1].bar_at);
+        if (i)
+            ck_assert_int_lt(us[i - 1].app_at, x->app_at);
+    }
+    /* every chained put landed: queued, and the append's last_seq kept */
+    for (int i = 0; i < NUSERS; i++) {
+        slot g = {.counted = 0};
+        ck_assert_int_eq(CALL(cc__store_session_get(E.st, "tu", us[i].rec.id,
+                                                    on_res, &g)), 0);
+        wait_slots(&g, 1);
+        ck_assert_int_eq(g.rc, 0);
+        ck_assert_uint_eq(g.nsess, 1);
+        ck_assert_int_eq(g.sess[0].state, CC_STORE_QUEUED);
+        ck_assert_uint_eq(g.sess[0].last_seq, 1);
+    }
+    cc_store_stats st;
+    cc__store_get_stats(E.st, &st);
+    ck_assert_uint_eq(st.pending, 0);
+    free(us);
+    env_fini();
+}
+END_TEST
+
 START_TEST(queue_full)
 {
     env_shared();
@@ -1854,6 +2024,7 @@ cc_test_suite(void)
     tcase_add_test(tc, close_with_queued);
     tcase_add_test(tc, close_from_callback);
     tcase_add_test(tc, allocation_failures);
+    tcase_add_test(tc, shared_users_chained);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("bound");
     tcase_set_timeout(tb, 240);
