@@ -17,7 +17,7 @@ if(TARGET chatcore-server)
       COMMAND ${CC_SYSTEM_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/run.py
               --server $<TARGET_FILE:chatcore-server>)
     set_tests_properties(chat_wire PROPERTIES
-      LABELS "interop;chat" TIMEOUT 600)
+      LABELS "interop;chat" TIMEOUT 600 RUN_SERIAL TRUE)
   else()
     message(WARNING "python3 not found: chat wire tests not registered")
   endif()
