@@ -140,6 +140,16 @@ owns(cc_chat *c, const char *tid)
            c->bus.partition_of(c->bus_data, tid) == c->bus_part;
 }
 
+/* The scratch buffer bus records are encoded in: c->jb may hold the
+ * frame being forwarded, so records get one of their own, kept for the
+ * engine's life rather than allocated per record. */
+static cc__jbuf *
+bus_buf(cc_chat *c)
+{
+    cc__jbuf_reset(&c->bjb);
+    return &c->bjb;
+}
+
 /* ---- setup ---- */
 
 int
@@ -147,6 +157,7 @@ cc__bus_init(cc_chat *c)
 {
     cc__map_init(&c->bconns, c->a);
     cc__map_init(&c->nodes, c->a);
+    cc__jbuf_init(&c->bjb, c->a);
     char hex[65];
     int rc = cc__secret_gen(hex);
     if (rc != 0)
@@ -186,6 +197,7 @@ cc__bus_free(cc_chat *c)
     }
     cc__map_free(&c->nodes);
     cc__map_free(&c->bconns);
+    cc__jbuf_free(&c->bjb);
     hold_clear(c);
 }
 
@@ -380,8 +392,6 @@ out_head(cc_chat *c, cc__jbuf *b, const char *node, const char *boot,
     kv_str(b, "owner", me, 0);
 }
 
-/* out records are encoded in a buffer of their own: the caller's frame
- * may sit in c->jb */
 static void
 out_publish(cc_chat *c, const char *node, cc__jbuf *b)
 {
@@ -392,28 +402,24 @@ void
 cc__bus_out_text(cc__gconn *g, const char *p, size_t n)
 {
     cc_chat *c = g->chat;
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    out_head(c, &b, g->node, g->boot, g->conn_id, "text");
-    cc__jbuf_raw(&b, ",\"text\":", 8);
-    cc__jbuf_strn(&b, p, n);
-    cc__jbuf_raw(&b, "}", 1);
-    out_publish(c, g->node, &b);
-    cc__jbuf_free(&b);
+    cc__jbuf *b = bus_buf(c);
+    out_head(c, b, g->node, g->boot, g->conn_id, "text");
+    cc__jbuf_raw(b, ",\"text\":", 8);
+    cc__jbuf_strn(b, p, n);
+    cc__jbuf_raw(b, "}", 1);
+    out_publish(c, g->node, b);
 }
 
 static void
 out_close_raw(cc_chat *c, const char *node, const char *boot, uint64_t conn,
               int code, const char *reason)
 {
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    out_head(c, &b, node, boot, conn, "close");
-    kv_u64(&b, "code", (uint64_t)code);
-    kv_str(&b, "reason", reason, 0);
-    cc__jbuf_raw(&b, "}", 1);
-    out_publish(c, node, &b);
-    cc__jbuf_free(&b);
+    cc__jbuf *b = bus_buf(c);
+    out_head(c, b, node, boot, conn, "close");
+    kv_u64(b, "code", (uint64_t)code);
+    kv_str(b, "reason", reason, 0);
+    cc__jbuf_raw(b, "}", 1);
+    out_publish(c, node, b);
 }
 
 void
@@ -426,13 +432,11 @@ void
 cc__bus_out_idle(cc__gconn *g, uint64_t ms)
 {
     cc_chat *c = g->chat;
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    out_head(c, &b, g->node, g->boot, g->conn_id, "idle");
-    kv_u64(&b, "ms", ms);
-    cc__jbuf_raw(&b, "}", 1);
-    out_publish(c, g->node, &b);
-    cc__jbuf_free(&b);
+    cc__jbuf *b = bus_buf(c);
+    out_head(c, b, g->node, g->boot, g->conn_id, "idle");
+    kv_u64(b, "ms", ms);
+    cc__jbuf_raw(b, "}", 1);
+    out_publish(c, g->node, b);
 }
 
 static void
@@ -619,19 +623,17 @@ cfg_published(cc__store_res *res, void *data)
     cfgop *o = data;
     cc_chat *c = o->c;
     if (res->rc == 0 && c->bus.publish) {
-        cc__jbuf b;
-        cc__jbuf_init(&b, c->a);
-        cc__jbuf_raw(&b, "{", 1);
-        kv_str(&b, "op", o->kind, 1);
+        cc__jbuf *b = bus_buf(c);
+        cc__jbuf_raw(b, "{", 1);
+        kv_str(b, "op", o->kind, 1);
         if (o->aid[0]) {
-            kv_str(&b, "tenant", o->tid, 0);
-            kv_str(&b, "id", o->aid, 0);
+            kv_str(b, "tenant", o->tid, 0);
+            kv_str(b, "id", o->aid, 0);
         } else {
-            kv_str(&b, "id", o->tid, 0);
+            kv_str(b, "id", o->tid, 0);
         }
-        cc__jbuf_raw(&b, "}", 1);
-        publish(c, CC_BUS_CONTROL, o->tid, strlen(o->tid), &b, NULL, NULL);
-        cc__jbuf_free(&b);
+        cc__jbuf_raw(b, "}", 1);
+        publish(c, CC_BUS_CONTROL, o->tid, strlen(o->tid), b, NULL, NULL);
     }
     cc__free(c->a, o, sizeof(*o));
     cc__chat_done_pending(c);
@@ -930,17 +932,15 @@ cc_chat_set_bus(cc_chat *c, int role, int32_t partition,
     c->bus_part = role == CC_BUS_OWNER ? partition : -1;
     if (role == CC_BUS_OWNER) {
         /* gateways close what the previous owner held (gateway_owner) */
-        cc__jbuf b;
-        cc__jbuf_init(&b, c->a);
-        cc__jbuf_raw(&b, "{", 1);
-        kv_str(&b, "op", "owner", 1);
+        cc__jbuf *b = bus_buf(c);
+        cc__jbuf_raw(b, "{", 1);
+        kv_str(b, "op", "owner", 1);
         char me[84];
         owner_id(c, me);
-        kv_u64(&b, "partition", (uint64_t)partition);
-        kv_str(&b, "owner", me, 0);
-        cc__jbuf_raw(&b, "}", 1);
-        publish(c, CC_BUS_CONTROL, c->node, strlen(c->node), &b, NULL, NULL);
-        cc__jbuf_free(&b);
+        kv_u64(b, "partition", (uint64_t)partition);
+        kv_str(b, "owner", me, 0);
+        cc__jbuf_raw(b, "}", 1);
+        publish(c, CC_BUS_CONTROL, c->node, strlen(c->node), b, NULL, NULL);
     }
     return 0;
 }
@@ -1004,15 +1004,13 @@ cc_chat_bus_heartbeat(cc_chat *c)
 {
     if (!c || c->bus_role != CC_BUS_GATEWAY || c->closing)
         return CC_ESTATE;
-    cc__jbuf b;
-    cc__jbuf_init(&b, c->a);
-    cc__jbuf_raw(&b, "{", 1);
-    kv_str(&b, "op", "node", 1);
-    kv_str(&b, "node", c->node, 0);
-    kv_str(&b, "boot", c->boot, 0);
-    cc__jbuf_raw(&b, "}", 1);
-    int rc = publish(c, CC_BUS_CONTROL, c->node, strlen(c->node), &b, NULL,
+    cc__jbuf *b = bus_buf(c);
+    cc__jbuf_raw(b, "{", 1);
+    kv_str(b, "op", "node", 1);
+    kv_str(b, "node", c->node, 0);
+    kv_str(b, "boot", c->boot, 0);
+    cc__jbuf_raw(b, "}", 1);
+    int rc = publish(c, CC_BUS_CONTROL, c->node, strlen(c->node), b, NULL,
                      NULL);
-    cc__jbuf_free(&b);
     return rc;
 }

@@ -222,6 +222,7 @@ struct cc_chat {
     int remote_apply;         /* applying a config change read from the bus:
                                  the model only, no store write */
     uint64_t bus_in, bus_out, bus_dropped, bus_errors;
+    cc__jbuf bjb;             /* scratch for bus records (bus.c) */
     struct cc__bus_hold *hold; /* records held while a tenant loads */
     cc_chat_open_cb open_cb;
     void *open_data;
