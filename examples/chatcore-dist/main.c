@@ -26,13 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <chatcore/chatcore.h>
 #include <chatcore/kafka_bus.h>
 #include <chatcore/redis.h>
 
 #include "../chatcore-server/log.h"
+#include "../chatcore-server/webdir.h"
 
 #ifndef DIST_GATEWAY
 #define DIST_GATEWAY 1
@@ -198,35 +198,6 @@ on_health(uv_timer_t *t)
 /* ---- gateway ---- */
 
 static void
-find_web_dir(char *out, size_t cap)
-{
-    char exe[4096];
-    size_t n = sizeof(exe);
-    const char *cands[3] = {NULL, CHATCORE_WEB_INSTALL, CHATCORE_WEB_SRC};
-    char rel[4200];
-    if (uv_exepath(exe, &n) == 0) {
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(rel, sizeof(rel), "%s/../share/chatcore/web", exe);
-            cands[0] = rel;
-        }
-    }
-    out[0] = '\0';
-    for (int i = 0; i < 3; i++) {
-        char idx[4300];
-        struct stat st;
-        if (!cands[i])
-            continue;
-        snprintf(idx, sizeof(idx), "%s/widget.js", cands[i]);
-        if (stat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
-            snprintf(out, cap, "%s", cands[i]);
-            return;
-        }
-    }
-}
-
-static void
 gw_ready(void *role, int status, void *data)
 {
     (void)role;
@@ -243,7 +214,7 @@ gw_ready(void *role, int status, void *data)
     char web[4096];
     snprintf(web, sizeof(web), "%s", a->static_dir ? a->static_dir : "");
     if (!web[0])
-        find_web_dir(web, sizeof(web));
+        cc_find_web_dir(web, sizeof(web));
     if (rc == 0 && web[0])
         rc = cc_server_static(a->srv, "/", web, 0);
     if (rc == 0)

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "settings.h"
+#include "webdir.h"
 
 typedef struct app {
     uv_loop_t loop;
@@ -117,37 +118,6 @@ on_signal(uv_signal_t *sg, int signum)
         cc_server_close(a->srv, on_server_closed, a);
 }
 
-/* The built-in pages: <exe>/../share/chatcore/web of an installed binary,
- * then the configured install directory, then the source tree's web/ for
- * a binary run from its build tree. Empty when none is there. */
-static void
-find_web_dir(char *out, size_t cap)
-{
-    char exe[4096];
-    size_t n = sizeof(exe);
-    const char *cands[3] = {NULL, CHATCORE_WEB_INSTALL, CHATCORE_WEB_SRC};
-    char rel[4200];
-    if (uv_exepath(exe, &n) == 0) {
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(rel, sizeof(rel), "%s/../share/chatcore/web", exe);
-            cands[0] = rel;
-        }
-    }
-    out[0] = '\0';
-    for (int i = 0; i < 3; i++) {
-        char idx[4300];
-        struct stat st;
-        if (!cands[i])
-            continue;
-        snprintf(idx, sizeof(idx), "%s/widget.js", cands[i]);
-        if (stat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
-            snprintf(out, cap, "%s", cands[i]);
-            return;
-        }
-    }
-}
 
 static void
 info(cc_server *srv, cc_http_req *req, void *data)
@@ -268,7 +238,7 @@ run(app *a)
     char web[4096];
     snprintf(web, sizeof(web), "%s", s->static_dir);
     if (!web[0])
-        find_web_dir(web, sizeof(web));
+        cc_find_web_dir(web, sizeof(web));
     /* max-age 0: browsers revalidate (304s are cheap) so an upgrade's
      * pages are never mixed with cached old ones */
     if (rc == 0 && web[0])
