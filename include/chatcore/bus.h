@@ -21,8 +21,8 @@
  *
  * The engine produces and consumes opaque records (JSON values) through
  * the cc_bus_ops an application gives it; the Kafka binding
- * (chatcore/kafka.h, cc_kafka_bus_*) is one such transport. Nothing here
- * knows Kafka.
+ * (chatcore/kafka_bus.h: cc_kafka_gateway_*, cc_kafka_owner_*) is one
+ * such transport. Nothing here knows Kafka.
  *
  * Threads: every call on the ctx's loop thread, like the rest of cc_chat.
  * Since 0.4.

@@ -877,6 +877,23 @@ input(cc_chat *c, int topic, const char *val, size_t len, int replay)
     return rc < 0 ? rc : 0;
 }
 
+/* The engine closes (revoked, lost, or the service stops): its proxies
+ * end as if their sockets closed, with no record published. The gateways'
+ * connections stay open; the next owner's announcement moves them. */
+void
+cc__bus_closing(cc_chat *c)
+{
+    if (c->bus_role != CC_BUS_OWNER)
+        return;
+    size_t it = 0;
+    cc__hnode *h = cc__map_next(&c->bconns, &it, NULL);
+    while (h) {
+        cc__hnode *next = cc__map_next(&c->bconns, &it, h);
+        proxy_end(CC__CONTAINER_OF(h, cc__gconn, bhn), 1001);
+        h = next;
+    }
+}
+
 /* ---- tick: silent nodes ---- */
 
 void

@@ -851,6 +851,7 @@ cc_chat_close(cc_chat *c, cc_close_cb cb, void *data)
     c->closing = 1;
     c->close_cb = cb;
     c->close_data = data;
+    cc__bus_closing(c);
     cc__sess_flush_cursors(c);
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);

@@ -329,6 +329,7 @@ cc__gw_live(const cc__gconn *g)
 }
 int cc__bus_init(cc_chat *c);
 void cc__bus_free(cc_chat *c);
+void cc__bus_closing(cc_chat *c);   /* owner: end every proxy */
 /* gateway: a local connection opened / sent a frame / ended */
 void cc__bus_conn_open(cc__gconn *g);
 void cc__bus_conn_frame(cc__gconn *g, const cc__cframe *f, const char *text,
