@@ -14,8 +14,14 @@
  *   chatcore-gateway --brokers H:P[,H:P] --redis H:P --node gw-1
  *                    [--host 0.0.0.0] [--port 8080] [--admin-key K]
  *                    [--static DIR] [--drain-timeout-ms 5000]
- *                    [--log-level info]
+ *                    [--log-level info] [--kafka KEY=VALUE ...]
  *   chatcore-service --brokers ... --redis H:P --node svc-1 [--log-level]
+ *                    [--kafka KEY=VALUE ...]
+ *
+ * --kafka sets one librdkafka property (repeatable; "producer.X" and
+ * "consumer.X" reach one client only), e.g.
+ * --kafka consumer.session.timeout.ms=10000 for a faster take-over of a
+ * dead service's partitions.
  *
  * SIGTERM/SIGINT: a gateway drains (clients get {"type":"reconnect"} and
  * 1012, then reconnect to another gateway); a service leaves the group
@@ -38,6 +44,7 @@
 #define DIST_GATEWAY 1
 #endif
 #define PROG (DIST_GATEWAY ? "chatcore-gateway" : "chatcore-service")
+#define CC_DIST_MAX_KAFKA 16
 
 typedef struct app {
     uv_loop_t loop;
@@ -59,13 +66,18 @@ typedef struct app {
     const char *log_level;
     int port;
     long drain_ms;
+    /* librdkafka properties: key, value pairs then NULL */
+    const char *kconf[2 * (CC_DIST_MAX_KAFKA + 1) + 1];
+    char kbuf[CC_DIST_MAX_KAFKA][256];
+    int nkconf;
 } app;
 
 static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: %s --brokers H:P[,H:P] --redis H:P --node ID%s\n", PROG,
+            "usage: %s --brokers H:P[,H:P] --redis H:P --node ID "
+            "[--kafka KEY=VALUE]...%s\n", PROG,
             DIST_GATEWAY ? " [--host H] [--port N] [--admin-key K] "
                            "[--static DIR] [--drain-timeout-ms MS]"
                          : "");
@@ -81,6 +93,36 @@ split_hostport(const char *s, char *host, size_t cap, int *port)
     host[c - s] = '\0';
     *port = atoi(c + 1);
     return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+/* one --kafka KEY=VALUE; the producer's delivery timeout comes first so
+ * that a later --kafka can override it */
+static int
+add_kafka(app *a, const char *kv)
+{
+    if (a->nkconf == 0) {
+        a->kconf[0] = "producer.message.timeout.ms";
+        a->kconf[1] = "300000";
+        a->kconf[2] = NULL;
+        a->nkconf = 1;
+    }
+    if (!kv)
+        return 0;
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv || strlen(kv) >= sizeof(a->kbuf[0]) ||
+        a->nkconf > CC_DIST_MAX_KAFKA) {
+        fprintf(stderr, "%s: --kafka takes KEY=VALUE (at most %d)\n", PROG,
+                CC_DIST_MAX_KAFKA);
+        return -1;
+    }
+    char *b = a->kbuf[a->nkconf - 1];
+    memcpy(b, kv, strlen(kv) + 1);
+    b[eq - kv] = '\0';
+    a->kconf[2 * a->nkconf] = b;
+    a->kconf[2 * a->nkconf + 1] = b + (eq - kv) + 1;
+    a->nkconf++;
+    a->kconf[2 * a->nkconf] = NULL;
+    return 0;
 }
 
 /* ---- closing, innermost last ---- */
@@ -247,10 +289,8 @@ chat_opened(cc_chat *chat, int status, void *data)
             cc_chat_tenant_count(a->chat));
     char group[96];
     snprintf(group, sizeof(group), "gw-%s", a->node);
-    static const char *const conf[] = {"producer.message.timeout.ms",
-                                       "300000", NULL};
     cc_kafka *k = NULL;
-    int rc = cc_kafka_new(&k, a->ctx, a->brokers, group, conf);
+    int rc = cc_kafka_new(&k, a->ctx, a->brokers, group, a->kconf);
     if (rc == 0)
         rc = cc_kafka_gateway_new(&a->gw, k, a->chat, gw_ready, a);
     if (rc != 0) {
@@ -279,14 +319,13 @@ owner_ready(void *role, int status, void *data)
 static int
 start_service(app *a)
 {
-    static const char *const conf[] = {"producer.message.timeout.ms",
-                                       "300000", NULL};
     char group[96];
     snprintf(group, sizeof(group), "ctl-%s", a->node);
     cc_kafka *in = NULL, *ctl = NULL;
-    int rc = cc_kafka_new(&in, a->ctx, a->brokers, "chatcore-owners", conf);
+    int rc = cc_kafka_new(&in, a->ctx, a->brokers, "chatcore-owners",
+                          a->kconf);
     if (rc == 0)
-        rc = cc_kafka_new(&ctl, a->ctx, a->brokers, group, conf);
+        rc = cc_kafka_new(&ctl, a->ctx, a->brokers, group, a->kconf);
     if (rc != 0) {
         if (in)
             cc_kafka_close(in, NULL, NULL);
@@ -310,12 +349,14 @@ main(int argc, char **argv)
         {"static", required_argument, NULL, 's'},
         {"drain-timeout-ms", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
+        {"kafka", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     a.host = "0.0.0.0";
     a.port = 8080;
     a.drain_ms = 5000;
     a.log_level = "info";
+    add_kafka(&a, NULL);
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -328,6 +369,10 @@ main(int argc, char **argv)
         case 's': a.static_dir = optarg; break;
         case 'd': a.drain_ms = atol(optarg); break;
         case 'l': a.log_level = optarg; break;
+        case 'K':
+            if (add_kafka(&a, optarg) != 0)
+                return 2;
+            break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }

@@ -335,6 +335,19 @@ ow_report(cc_kafka_owner *o, int status)
         cb(o, status, o->data);
 }
 
+/* one info line per partition moved: operators (and the cluster tests)
+ * read which service owns what */
+static void
+log_part(cc_kafka_owner *o, const char *msg, int32_t part)
+{
+    if (!o->log)
+        return;
+    char f[48];
+    snprintf(f, sizeof(f), "\"topic\":\"%s\",\"partition\":%d", T_IN,
+             (int)part);
+    o->log(o->log_data, CC_LOG_INFO, msg, f);
+}
+
 static int
 want_part(void *data, const char *tenant)
 {
@@ -372,6 +385,7 @@ opened(cc_chat *chat, int status, void *data)
         s->state = 0;
     } else {
         s->state = 2;
+        log_part(o, "partition owned", s->part);
         while (s->ph) {
             pend *p = s->ph;
             s->ph = p->next;
@@ -548,6 +562,7 @@ on_rebalance(cc_kafka *k, int assigned, const cc_kafka_partition *parts,
         if (s->state != 2)
             continue;
         s->state = 3;
+        log_part(o, lost ? "partition lost" : "partition revoked", s->part);
         if (!deferred) {
             deferred = cc_kafka_rebalance_defer(o->in) == 0;
         }

@@ -287,10 +287,11 @@ class Server:
         return await self.ahttp(method, path, body,
                                 token=self.admin_key, **kw)
 
-    async def new_tenant(self, **settings):
-        """A fresh tenant with a known secret. settings are tenant fields
-        (session_ttl=2, heartbeat=5, auto_assign=True, rate_limits={...})."""
-        tid = "t" + rand_hex(6)
+    async def new_tenant(self, tid=None, **settings):
+        """A fresh tenant with a known secret (and a random id unless tid
+        is given). settings are tenant fields (session_ttl=2, heartbeat=5,
+        auto_assign=True, rate_limits={...})."""
+        tid = tid or "t" + rand_hex(6)
         secret = "sec-" + rand_hex(16)
         body = {"name": "Test " + tid, "secret": secret}
         rl = {"connections_per_ip_per_min": 100000}
