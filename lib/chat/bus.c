@@ -667,6 +667,8 @@ typedef struct tload {
     cc_chat *c;
     char tid[65];
     int found;
+    void (*then)(cc_chat *c, void *arg);
+    void *arg;
 } tload;
 
 static int
@@ -714,11 +716,15 @@ tl_done(cc__store_res *res, void *data)
         cc__chat_log(c, CC_LOG_ERROR, "tenant reload failed",
                      "\"tenant\":\"%s\",\"error\":\"%s\"", l->tid,
                      cc_strerror(res->rc));
-    if (c->hold)
+    if (c->hold && !l->then)
         c->hold->loading--;
+    void (*then)(cc_chat *, void *) = l->then;
+    void *arg = l->arg;
     cc__free(c->a, l, sizeof(*l));
+    if (then)
+        then(c, arg);
     cc__chat_done_pending(c);
-    if (!c->closing)
+    if (!c->closing && !then)
         drain_held(c);
 }
 
@@ -726,12 +732,15 @@ tl_done(cc__store_res *res, void *data)
  * an owner loaded those with the tenant's partition, and a gateway has
  * none) */
 static int
-tenant_reload(cc_chat *c, const char *tid)
+reload(cc_chat *c, const char *tid, void (*then)(cc_chat *, void *),
+       void *arg)
 {
     tload *l = cc__calloc(c->a, 1, sizeof(*l));
     if (!l)
         return CC_ENOMEM;
     l->c = c;
+    l->then = then;
+    l->arg = arg;
     snprintf(l->tid, sizeof(l->tid), "%s", tid);
     cc__store_loader ld = {.tenant = tl_tenant, .agent = tl_agent,
                            .want_tenant = tl_want, .data = l};
@@ -741,9 +750,24 @@ tenant_reload(cc_chat *c, const char *tid)
         return rc;
     }
     c->pending++;
-    if (c->hold)
+    if (c->hold && !then)
         c->hold->loading++;
     return 0;
+}
+
+static int
+tenant_reload(cc_chat *c, const char *tid)
+{
+    return reload(c, tid, NULL, NULL);
+}
+
+int
+cc__bus_reload_tenant(cc_chat *c, const char *tid,
+                      void (*then)(cc_chat *c, void *arg), void *arg)
+{
+    if (c->bus_role != CC_BUS_GATEWAY || c->closing || !then)
+        return CC_ESTATE;
+    return reload(c, tid, then, arg);
 }
 
 static int

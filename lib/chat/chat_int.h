@@ -224,6 +224,7 @@ struct cc_chat {
     uint64_t bus_in, bus_out, bus_dropped, bus_errors;
     cc__jbuf bjb;             /* scratch for bus records (bus.c) */
     struct cc__bus_hold *hold; /* records held while a tenant loads */
+    int upgrade_reloads;       /* gateway: upgrades waiting for a reload */
     cc_chat_open_cb open_cb;
     void *open_data;
     cc__metrics m;
@@ -341,6 +342,11 @@ void cc__bus_out_close(cc__gconn *g, int code, const char *reason);
 void cc__bus_out_idle(cc__gconn *g, uint64_t ms);
 /* gateway: a config change the API stored; tell the others once durable.
  * kind: "tenant", "tenant_deleted", "agent", "agent_deleted". */
+/* gateway: reload tenant tid (and its agents) from the store, then run
+ * then(c, arg) (whatever the outcome). Returns 0 or an error (then never
+ * runs). */
+int cc__bus_reload_tenant(cc_chat *c, const char *tid,
+                          void (*then)(cc_chat *c, void *arg), void *arg);
 void cc__bus_config_changed(cc_chat *c, const char *kind, const char *tid,
                             const char *aid);
 void cc__bus_tick(cc_chat *c, uint64_t now);

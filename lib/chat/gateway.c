@@ -177,11 +177,46 @@ cc__parse_u53(const char *s, uint64_t *out)
     return 0;
 }
 
+static void upgrade(cc_chat *c, cc_http_req *req, int retried);
+
+/* Distributed mode: a tenant or agent created through another gateway a
+ * moment ago may not have reached this one yet (chat.control). Such an
+ * upgrade waits for one reload of the tenant from the store, then is
+ * decided again. At most UPGRADE_RELOADS wait at once, so tokens naming
+ * unknown tenants cannot make the gateway read the store without bound. */
+#define UPGRADE_RELOADS 16
+
+static void
+upgrade_retry(cc_chat *c, void *arg)
+{
+    c->upgrade_reloads--;
+    upgrade(c, arg, 1);
+}
+
+static int
+upgrade_wait_reload(cc_chat *c, cc_http_req *req, const char *tok,
+                    size_t len)
+{
+    char tid[65];
+    if (c->bus_role != CC_BUS_GATEWAY ||
+        c->upgrade_reloads >= UPGRADE_RELOADS ||
+        cc_jwt_peek_tenant(tok, len, tid, sizeof(tid)) < 0 ||
+        cc__bus_reload_tenant(c, tid, upgrade_retry, req) != 0)
+        return -1;
+    c->upgrade_reloads++;
+    return 0;
+}
+
 static void
 on_upgrade(cc_ws_endpoint *ep, cc_http_req *req, void *data)
 {
-    cc_chat *c = data;
     CC__UNUSED(ep);
+    upgrade(data, req, 0);
+}
+
+static void
+upgrade(cc_chat *c, cc_http_req *req, int retried)
+{
     if (c->closing || !c->ready) {
         refuse_http(req, 503, "unavailable", c->ready ? "closing" :
                     c->not_ready, 0);
@@ -189,7 +224,8 @@ on_upgrade(cc_ws_endpoint *ep, cc_http_req *req, void *data)
     }
     char ip[48] = "";
     cc_http_req_peer(req, ip, sizeof(ip));
-    int64_t wait = ip_take(c, &c->ipb, ip, c->ip_upgrades_per_min);
+    int64_t wait = retried ? 0 : ip_take(c, &c->ipb, ip,
+                                         c->ip_upgrades_per_min);
     if (wait > 0) {
         c->m.upgrades_refused++;
         refuse_http(req, 429, "rate_limited", "too many connections from "
@@ -218,6 +254,10 @@ on_upgrade(cc_ws_endpoint *ep, cc_http_req *req, void *data)
     const char *why = "missing token";
     int rc = tok ? cc__chat_verify_token(c, tok, len, &cl, &t, &why)
                  : CC_EAUTH;
+    if (rc == CC_EAUTH && !retried &&
+        (!strcmp(why, "unknown tenant") || !strcmp(why, "unknown agent")) &&
+        upgrade_wait_reload(c, req, tok, len) == 0)
+        return;
     if (rc != 0) {
         c->m.upgrades_refused++;
         if (rc == CC_ENOMEM)

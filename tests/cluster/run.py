@@ -15,6 +15,8 @@ come after the steady-state ones, the service kill last):
                  `accepted`, nine `already_taken`
   order          1,000 messages from the visitor reach the agent on the
                  other gateway with seq 2..1001, once each, in order
+  fresh_elsewhere  a tenant and an agent created through gw-1 connect to
+                 gw-2 at once: accepted (gw-2 loads them from the store)
   gateway_kill   kill -9 of the visitor's gateway with sends in flight: the
                  visitor resumes on the other gateway; nothing lost, no
                  message stored twice; gw-1 restarted after
@@ -470,6 +472,21 @@ async def order(g1, g2, n=1000):
     await a.close()
 
 
+async def fresh_elsewhere(g1, g2, n=5):
+    """A tenant and an agent created through gw-1 connect to gw-2 at once
+    (before chat.control has told gw-2): the upgrade waits for gw-2 to
+    load them from the store instead of answering 401."""
+    for i in range(n):
+        t = await g1.new_tenant()
+        vid, vtok = t.visitor_token()
+        v = await Client.open(g2.port, vtok, name="visitor%d" % i)
+        aid = await t.add_agent()
+        a = await Client.open(g2.port, t.agent_token(aid), name="agent%d" % i)
+        eq(a.hello.get("type"), "hello", "agent hello")
+        await v.close()
+        await a.close()
+
+
 async def gateway_kill(cl, g1, g2):
     t = await g1.new_tenant()
     v, a = await active_pair(cl, t, g1.port, g2.port)
@@ -607,7 +624,8 @@ async def main_async(cl, g1, g2):
     failed = 0
     await settled_group(cl)
     for name, fn in (("full_flow", full_flow), ("race", race),
-                     ("order", order), ("gateway_kill", gateway_kill),
+                     ("order", order), ("fresh_elsewhere", fresh_elsewhere),
+                     ("gateway_kill", gateway_kill),
                      ("gateway_drain", gateway_drain),
                      ("redis_restart", redis_restart),
                      ("kafka_down", kafka_down),
@@ -617,7 +635,7 @@ async def main_async(cl, g1, g2):
         t0 = time.monotonic()
         del NOTES[:]
         try:
-            if fn in (full_flow, race, order):
+            if fn in (full_flow, race, order, fresh_elsewhere):
                 await asyncio.wait_for(fn(g1, g2), 120)
             else:
                 await asyncio.wait_for(fn(cl, g1, g2), 150)
