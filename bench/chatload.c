@@ -1,7 +1,9 @@
 /*
  * bench/chatload.c - the load generator of the chat benchmark (bench/chat.sh):
  * visitors and agents of one tenant talking through the all-in-one server
- * (examples/chatcore-server) over the wire protocol (PROTOCOL.md §3-§6),
+ * (examples/chatcore-server), or through a distributed-mode cluster with
+ * the agents on another gateway (--agent-port), over the wire protocol
+ * (PROTOCOL.md §3-§6),
  * built on libchatcore's own WebSocket client (cc_ws_connect) and token
  * minting (cc_jwt_mint).
  *
@@ -26,7 +28,8 @@
  * Measured: durable messages/s (`sent` replies), finished messages/s,
  * visitor->agent latency (send -> the agent's `msg`), send -> `sent`
  * latency; with --server-pid, the server's CPU time over the measured
- * interval (utime + stime of /proc/PID/stat) and its VmRSS after setup
+ * interval (utime + stime of /proc/PID/stat; a list of pids, e.g. every
+ * process of a distributed-mode cluster, is summed) and its VmRSS after setup
  * (tenant, agents connected) and after every session is active, giving
  * bytes per active session (a visitor connection, its session and one
  * stored message).
@@ -214,7 +217,11 @@ static double g_connect_timeout = 120.0;
 static unsigned g_ack_ms = 0;
 static int g_threads = 1;
 static uint64_t g_pending = 64;
-static long g_pid = 0;
+static long g_pid = 0;             /* the first of g_pids, for the JSON */
+static long g_pids[16];            /* --server-pid P[,P...]: summed */
+static int g_npids;
+static int g_agent_port;           /* --agent-port: agents elsewhere */
+static char g_agent_url[256];
 static const char *g_label = "";
 static int g_verbose = 0;
 static int g_frame_bytes_only = 0;  /* print one send frame's size, exit */
@@ -318,6 +325,48 @@ proc_write_bytes(long pid)
             break;
     fclose(f);
     return v;
+}
+
+/* the measured server may be several processes (a cluster): CPU time,
+ * RSS and bytes written are summed over --server-pid's list; -1 if any is
+ * gone */
+static double
+srv_cpu_s(void)
+{
+    double sum = 0;
+    for (int i = 0; i < g_npids; i++) {
+        double v = proc_cpu_s(g_pids[i]);
+        if (v < 0)
+            return -1;
+        sum += v;
+    }
+    return g_npids ? sum : -1;
+}
+
+static long
+srv_rss_kb(void)
+{
+    long sum = 0;
+    for (int i = 0; i < g_npids; i++) {
+        long v = proc_rss_kb(g_pids[i]);
+        if (v < 0)
+            return -1;
+        sum += v;
+    }
+    return g_npids ? sum : -1;
+}
+
+static long long
+srv_write_bytes(void)
+{
+    long long sum = 0;
+    for (int i = 0; i < g_npids; i++) {
+        long long v = proc_write_bytes(g_pids[i]);
+        if (v < 0)
+            return -1;
+        sum += v;
+    }
+    return g_npids ? sum : -1;
 }
 
 /* CPU-seconds the whole machine spent busy (all of /proc/stat's "cpu"
@@ -1266,7 +1315,10 @@ start_one(worker *w, peer *p)
 
     r = peer_headers(p, hdr, sizeof(hdr));
     if (r == 0)
-        r = cc_ws_connect(&p->c, w->ep, g_url, NULL, hdr, p);
+        r = cc_ws_connect(&p->c, w->ep,
+                          p->kind == K_AGENT && g_agent_port ? g_agent_url
+                                                             : g_url,
+                          NULL, hdr, p);
     if (r != 0) {
         cnt_add(w, C_FAILED, 1);
         count_err(w, cc_err_name(r), strlen(cc_err_name(r)));
@@ -1437,7 +1489,7 @@ take_snap(snap *s)
     for (i = 0; i < g_threads; i++)
         for (j = 0; j < C__N; j++)
             s->c[j] += atomic_load(&g_workers[i].cnt[j]);
-    s->server_cpu = proc_cpu_s(g_pid);
+    s->server_cpu = srv_cpu_s();
     s->self_cpu = self_cpu_s();
     s->machine_busy = machine_busy_s();
 }
@@ -1491,7 +1543,8 @@ usage(void)
         "usage: chatload --port N [--host H] [--admin-key K]\n"
         "  [--visitors 1000] [--agents 50] [--inflight K | --rate N]\n"
         "  [--size BYTES] [--warmup SEC] [--duration SEC] [--ack-ms MS]\n"
-        "  [--threads 1|2] [--pending P] [--server-pid PID]\n"
+        "  [--threads 1|2] [--pending P] [--server-pid PID[,PID...]]\n"
+        "  [--agent-port N]   (agents connect there: another gateway)\n"
         "  [--tenant ID] [--connect-timeout SEC] [--label TEXT] [--verbose]\n"
         "  [--trace FILE]   (per delivery: ms into the interval, latency us,\n"
         "                    send time s CLOCK_MONOTONIC)\n"
@@ -1552,8 +1605,18 @@ parse_args(int argc, char **argv)
             g_threads = atoi(v);
         else if (!strcmp(a, "--pending"))
             g_pending = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--server-pid"))
-            g_pid = atol(v);
+        else if (!strcmp(a, "--server-pid")) {
+            char *e = v ? (char *)v : "";
+            while (*e && g_npids < 16) {
+                g_pids[g_npids++] = strtol(e, &e, 10);
+                if (*e == ',')
+                    e++;
+                else
+                    break;
+            }
+            g_pid = g_npids ? g_pids[0] : 0;
+        } else if (!strcmp(a, "--agent-port"))
+            g_agent_port = atoi(v);
         else if (!strcmp(a, "--tenant")) {
             if (strlen(v) >= sizeof(g_tenant))
                 usage();
@@ -1576,7 +1639,8 @@ parse_args(int argc, char **argv)
                 "CHATCORE_ADMIN_KEY)\n");
         exit(2);
     }
-    if (g_port <= 0 || g_port > 65535 || g_nvisitors < 1 ||
+    if (g_port <= 0 || g_port > 65535 || g_agent_port < 0 ||
+        g_agent_port > 65535 || g_nvisitors < 1 ||
         g_nvisitors > 100000 || g_nagents < 1 || g_nagents > 10000 ||
         g_inflight < 1 || g_inflight > 512 || g_rate < 0 || g_size < 1 ||
         g_size >= sizeof(g_text) || g_duration < 0 || g_warmup < 0 ||
@@ -1660,6 +1724,8 @@ main(int argc, char **argv)
     if (g_tenant[0] == '\0')
         snprintf(g_tenant, sizeof(g_tenant), "bench_%08x", tag);
     snprintf(g_url, sizeof(g_url), "ws://%s:%d/v1/ws", g_host, g_port);
+    snprintf(g_agent_url, sizeof(g_agent_url), "ws://%s:%d/v1/ws", g_host,
+             g_agent_port);
     {
         /* ~g_size bytes of plain text, no JSON escapes */
         static const char words[] = "Hello, I have a question about my "
@@ -1726,7 +1792,7 @@ main(int argc, char **argv)
         printf("%d\n", frame_len);
         return 0;
     }
-    rss_start = proc_rss_kb(g_pid);
+    rss_start = srv_rss_kb();
     fprintf(stderr, "chatload: setting up tenant %s with %d agents at "
             "%s:%d\n", g_tenant, g_nagents, g_host, g_port);
     if (setup_http() != 0)
@@ -1751,7 +1817,7 @@ main(int argc, char **argv)
         ok_agents = false;
     }
     sleep_s(0.3);
-    rss_setup = proc_rss_kb(g_pid);
+    rss_setup = srv_rss_kb();
 
     ok_sess = false;
     if (ok_agents) {
@@ -1769,7 +1835,7 @@ main(int argc, char **argv)
                     s_sess.c[C_ACCEPTED], s_sess.c[C_FAILED],
                     s_sess.c[C_DROPPED]);
         sleep_s(1.0);   /* let the server settle before reading RSS */
-        rss_sess = proc_rss_kb(g_pid);
+        rss_sess = srv_rss_kb();
         fprintf(stderr, "chatload: %" PRIu64 " sessions active in %.2f s\n",
                 s_sess.c[C_ACCEPTED], (double)(s_sess.t - s_ag.t) / 1e9);
     } else {
@@ -1780,12 +1846,12 @@ main(int argc, char **argv)
         set_phase(PH_WARMUP);
         sleep_s(g_warmup);
         commits0 = server_metric("chatcore_store_commits_total");
-        wb0 = proc_write_bytes(g_pid);
+        wb0 = srv_write_bytes();
         take_snap(&s_m0);
         set_phase(PH_MEASURE);
         sleep_s(g_duration);
         take_snap(&s_m1);
-        wb1 = proc_write_bytes(g_pid);
+        wb1 = srv_write_bytes();
         commits1 = server_metric("chatcore_store_commits_total");
         set_phase(PH_DRAIN);
         meas_s = (double)(s_m1.t - s_m0.t) / 1e9;
@@ -1800,7 +1866,7 @@ main(int argc, char **argv)
         s_m1 = s_m0;
         s_drain = s_m0;
     }
-    rss_end = proc_rss_kb(g_pid);
+    rss_end = srv_rss_kb();
 
     sleep_s(0.05);
     set_phase(PH_STOP);

@@ -11,7 +11,9 @@
 #       8081.., a generated admin key. Processes are named redis, svc-N and
 #       gw-N (port P+N-1); logs in DIR/NAME.log, pids in DIR/NAME.pid.
 #       $CLUSTER_KAFKA_OPTS replaces the --kafka options of the services
-#       and gateways (default: a 6 s group session timeout).
+#       and gateways (default: a 6 s group session timeout, 5 ms fetch
+#       wait);
+#       $CLUSTER_GATEWAY_OPTS adds flags to every gateway.
 #   scripts/cluster.sh stop DIR          SIGTERM to all (gateways drain),
 #                                        waits, then KILL what is left
 #   scripts/cluster.sh signal DIR NAME [SIG]   e.g. KILL (the default) or
@@ -86,6 +88,7 @@ spawn() {
         setsid "$bin/chatcore-gateway" --brokers "$BROKERS" \
             --redis "127.0.0.1:$REDIS_PORT" --node "$name" \
             --port $((PORT + i - 1)) --admin-key "$ADMIN_KEY" $KAFKA_OPTS \
+            ${CLUSTER_GATEWAY_OPTS:-} \
             </dev/null >>"$dir/$name.log" 2>&1 &
         pid=$! ;;
     *) die "spawn: unknown process $name (redis, svc-N, gw-N)" ;;
@@ -127,13 +130,16 @@ start() {
     build=$(cd "$build" && pwd)
     local rport; rport=$(free_port) || die "no free port"
     # a dead service's partitions move after the group's session timeout
-    # (librdkafka's default is 45 s; a local cluster uses 6 s)
+    # (librdkafka's default is 45 s; a local cluster uses 6 s). The mock
+    # broker answers a fetch that found no data only when its wait is over
+    # (a real broker answers as soon as data arrives), so a short
+    # fetch.wait.max.ms keeps each hop from adding up to 500 ms.
     {
         echo "BUILD=$build"
         echo "PORT=$port"
         echo "REDIS_PORT=$rport"
         echo "ADMIN_KEY=$key"
-        echo "KAFKA_OPTS=\"${CLUSTER_KAFKA_OPTS:---kafka consumer.session.timeout.ms=6000 --kafka consumer.heartbeat.interval.ms=1000}\""
+        echo "KAFKA_OPTS=\"${CLUSTER_KAFKA_OPTS:---kafka consumer.session.timeout.ms=6000 --kafka consumer.heartbeat.interval.ms=1000 --kafka consumer.fetch.wait.max.ms=5}\""
     } >"$dir/cluster.env"
 
     # Redis: every write fsynced before its reply (what `sent` waits for)

@@ -15,6 +15,7 @@
  *                    [--host 0.0.0.0] [--port 8080] [--admin-key K]
  *                    [--static DIR] [--drain-timeout-ms 5000]
  *                    [--log-level info] [--kafka KEY=VALUE ...]
+ *                    [--ip-upgrades-per-min 600]
  *   chatcore-service --brokers ... --redis H:P --node svc-1 [--log-level]
  *                    [--kafka KEY=VALUE ...]
  *
@@ -66,6 +67,7 @@ typedef struct app {
     const char *log_level;
     int port;
     long drain_ms;
+    long ip_upgrades;             /* per IP per minute, 0: the default */
     /* librdkafka properties: key, value pairs then NULL */
     const char *kconf[2 * (CC_DIST_MAX_KAFKA + 1) + 1];
     char kbuf[CC_DIST_MAX_KAFKA][256];
@@ -79,7 +81,8 @@ usage(void)
             "usage: %s --brokers H:P[,H:P] --redis H:P --node ID "
             "[--kafka KEY=VALUE]...%s\n", PROG,
             DIST_GATEWAY ? " [--host H] [--port N] [--admin-key K] "
-                           "[--static DIR] [--drain-timeout-ms MS]"
+                           "[--static DIR] [--drain-timeout-ms MS] "
+                           "[--ip-upgrades-per-min N]"
                          : "");
 }
 
@@ -350,6 +353,7 @@ main(int argc, char **argv)
         {"drain-timeout-ms", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"kafka", required_argument, NULL, 'K'},
+        {"ip-upgrades-per-min", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     a.host = "0.0.0.0";
@@ -369,6 +373,7 @@ main(int argc, char **argv)
         case 's': a.static_dir = optarg; break;
         case 'd': a.drain_ms = atol(optarg); break;
         case 'l': a.log_level = optarg; break;
+        case 'u': a.ip_upgrades = atol(optarg); break;
         case 'K':
             if (add_kafka(&a, optarg) != 0)
                 return 2;
@@ -381,7 +386,8 @@ main(int argc, char **argv)
     int rport;
     if (!a.brokers || !a.redis_addr || !a.node ||
         split_hostport(a.redis_addr, rhost, sizeof(rhost), &rport) != 0 ||
-        a.port < 0 || a.port > 65535 || a.drain_ms < 0) {
+        a.port < 0 || a.port > 65535 || a.drain_ms < 0 ||
+        a.ip_upgrades < 0 || a.ip_upgrades > 1000000) {
         usage();
         return 2;
     }
@@ -405,6 +411,9 @@ main(int argc, char **argv)
         rc = cc_config_set_str(a.cfg, CC_OPT_CHAT_NODE, a.node);
     if (rc == 0 && a.admin_key)
         rc = cc_config_set_str(a.cfg, CC_OPT_CHAT_ADMIN_KEY, a.admin_key);
+    if (rc == 0 && a.ip_upgrades > 0)
+        rc = cc_config_set_int(a.cfg, CC_OPT_CHAT_IP_UPGRADES_PER_MIN,
+                               a.ip_upgrades);
     if (rc == 0)
         rc = cc_config_set_int(a.cfg, CC_OPT_HTTP_STATIC_CORS, 1);
     if (rc != 0) {
