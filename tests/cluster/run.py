@@ -530,10 +530,9 @@ async def gateway_drain(cl, g1, g2):
     await cl.ash("restart", "gw-1")
 
 
-async def redis_restart(cl, g1, g2):
-    t = await g1.new_tenant()
-    v, a = await active_pair(cl, t, g1.port, g2.port)
-    await cl.ash("signal", "redis", "KILL")
+async def sent_waits(cl, v, a, what):
+    """With `what` away: /readyz 503 on every gateway, and four sends
+    (both sides) get no `sent` for 1.5 s."""
     await cl.wait_readyz(503, 10)
     for i in range(3):
         await v.say("v-down-%d" % i, wait=False)
@@ -541,7 +540,14 @@ async def redis_restart(cl, g1, g2):
     await asyncio.sleep(1.5)
     v.absorb()
     a.absorb()
-    eq(len(v.pending) + len(a.pending), 4, "`sent` while Redis is down")
+    eq(len(v.pending) + len(a.pending), 4, "`sent` while %s is down" % what)
+
+
+async def redis_restart(cl, g1, g2):
+    t = await g1.new_tenant()
+    v, a = await active_pair(cl, t, g1.port, g2.port)
+    await cl.ash("signal", "redis", "KILL")
+    await sent_waits(cl, v, a, "Redis")
     await cl.ash("restart", "redis")
     await settle(v, a)
     await cl.wait_readyz(200, 15)
@@ -557,14 +563,7 @@ async def kafka_down(cl, g1, g2):
     t = await g1.new_tenant()
     v, a = await active_pair(cl, t, g1.port, g2.port)
     await cl.ash("kafka", "down", "all")
-    await cl.wait_readyz(503, 10)
-    for i in range(3):
-        await v.say("v-down-%d" % i, wait=False)
-    await a.say("a-down-0", wait=False)
-    await asyncio.sleep(1.5)
-    v.absorb()
-    a.absorb()
-    eq(len(v.pending) + len(a.pending), 4, "`sent` while Kafka is down")
+    await sent_waits(cl, v, a, "Kafka")
     await cl.ash("kafka", "up", "all")
     await settle(v, a)
     await cl.wait_readyz(200, 15)
