@@ -182,12 +182,21 @@ start() {
     echo "cluster up: gateways on$ports, redis $rport, kafka $brokers"
 }
 
+# running PID: the process exists and is not a zombie (an exited process
+# whose parent does not reap it: the cluster's processes are orphans, and
+# whoever adopts them may never wait for them)
+running() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z* ]]
+}
+
 stop_pids() {   # TERM, wait up to 15 s, then KILL
     local p left
     for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
     for _ in $(seq 1 150); do
         left=0
-        for p in "$@"; do kill -0 "$p" 2>/dev/null && left=1; done
+        for p in "$@"; do running "$p" && left=1; done
         [ $left = 0 ] && return 0
         sleep 0.1
     done
@@ -227,7 +236,7 @@ signal_one() {
     kill -"$sig" "$pid" 2>/dev/null || die "$name (pid $pid) is not running"
     if [ "$sig" = KILL ] || [ "$sig" = 9 ]; then
         for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || return 0
+            running "$pid" || return 0
             sleep 0.05
         done
     fi
@@ -238,7 +247,7 @@ restart_one() {
     local dir=$1 name=$2 pid
     load_env "$dir"
     pid=$(pids_of "$dir" "$name")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && running "$pid"; then
         die "$name (pid $pid) is still running"
     fi
     spawn "$dir" "$name"
