@@ -667,6 +667,7 @@ typedef struct tload {
     cc_chat *c;
     char tid[65];
     int found;
+    int counted;             /* held records wait for this load */
     void (*then)(cc_chat *c, void *arg);
     void *arg;
 } tload;
@@ -716,7 +717,9 @@ tl_done(cc__store_res *res, void *data)
         cc__chat_log(c, CC_LOG_ERROR, "tenant reload failed",
                      "\"tenant\":\"%s\",\"error\":\"%s\"", l->tid,
                      cc_strerror(res->rc));
-    if (c->hold && !l->then)
+    /* only the loads started for held records count: a load started by a
+     * control record may finish first and must not release them early */
+    if (c->hold && l->counted)
         c->hold->loading--;
     void (*then)(cc_chat *, void *) = l->then;
     void *arg = l->arg;
@@ -731,34 +734,44 @@ tl_done(cc__store_res *res, void *data)
 /* (re)load tenant tid and its agents from the store (not its sessions:
  * an owner loaded those with the tenant's partition, and a gateway has
  * none) */
-static int
+static tload *
 reload(cc_chat *c, const char *tid, void (*then)(cc_chat *, void *),
        void *arg)
 {
     tload *l = cc__calloc(c->a, 1, sizeof(*l));
     if (!l)
-        return CC_ENOMEM;
+        return NULL;
     l->c = c;
     l->then = then;
     l->arg = arg;
     snprintf(l->tid, sizeof(l->tid), "%s", tid);
     cc__store_loader ld = {.tenant = tl_tenant, .agent = tl_agent,
                            .want_tenant = tl_want, .data = l};
-    int rc = cc__store_load_async(c->st, &ld, tl_done, l);
-    if (rc != 0) {
+    if (cc__store_load_async(c->st, &ld, tl_done, l) != 0) {
         cc__free(c->a, l, sizeof(*l));
-        return rc;
+        return NULL;
     }
     c->pending++;
-    if (c->hold && !then)
-        c->hold->loading++;
+    return l;
+}
+
+/* a load for the records just held (counted: they wait for it) */
+static int
+tenant_reload_held(cc_chat *c, const char *tid)
+{
+    tload *l = reload(c, tid, NULL, NULL);
+    if (!l)
+        return CC_ENOMEM;
+    l->counted = 1;
+    c->hold->loading++;
     return 0;
 }
 
+/* a load announced on chat.control (nothing waits for it) */
 static int
 tenant_reload(cc_chat *c, const char *tid)
 {
-    return reload(c, tid, NULL, NULL);
+    return reload(c, tid, NULL, NULL) ? 0 : CC_ENOMEM;
 }
 
 int
@@ -767,7 +780,7 @@ cc__bus_reload_tenant(cc_chat *c, const char *tid,
 {
     if (c->bus_role != CC_BUS_GATEWAY || c->closing || !then)
         return CC_ESTATE;
-    return reload(c, tid, then, arg);
+    return reload(c, tid, then, arg) ? 0 : CC_ENOMEM;
 }
 
 static int
@@ -889,7 +902,7 @@ input(cc_chat *c, int topic, const char *val, size_t len, int replay)
                     out_close_raw(c, node, boot, (uint64_t)conn,
                                   CC_WS_CLOSE_POLICY, "deleted");
             } else if ((rc = hold(c, topic, val, len)) == 0) {
-                rc = tenant_reload(c, tid);
+                rc = tenant_reload_held(c, tid);
             }
         }
     } else {
