@@ -38,130 +38,6 @@
 
 #define WAIT_MS 5000
 
-/* ---- redis-server processes ---- */
-
-static int
-env_port(void)
-{
-    const char *p = getenv("CC_REDIS_PORT");
-    char buf[32] = "";
-    if (!p || !*p) {
-        const char *f = getenv("CC_REDIS_PORT_FILE");
-        FILE *fp = f && *f ? fopen(f, "r") : NULL;
-        if (fp) {
-            if (!fgets(buf, sizeof buf, fp))
-                buf[0] = '\0';
-            fclose(fp);
-        }
-        p = buf;
-    }
-    int port = p && *p ? atoi(p) : 0;
-    ck_assert_msg(port > 0 && port < 65536,
-                  "no Redis server: set CC_REDIS_PORT (or "
-                  "CC_REDIS_PORT_FILE), e.g. run through ctest or "
-                  "tests/redis/run.sh exec <this binary>");
-    return port;
-}
-
-static int
-free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* 1 when a PING on port gets +PONG (blocking; test code only) */
-static int
-ping_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        write(fd, "PING\r\n", 6) == 6) {
-        char buf[64];
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        /* a password-protected server answers -NOAUTH: still up */
-        ok = n > 0 && (buf[0] == '+' || buf[0] == '-');
-    }
-    close(fd);
-    return ok;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* Start redis-server on port (extra: NULL-terminated extra arguments) and
- * wait until it answers. The child dies with this process. */
-static pid_t
-spawn_redis(int port, const char *const *extra)
-{
-    const char *bin = getenv("CC_REDIS_SERVER");
-    if (!bin || !*bin)
-        bin = "redis-server";
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    const char *argv[32] = {bin, "--port", ps, "--bind", "127.0.0.1",
-                            "--save", "", "--appendonly", "no", "--dir",
-                            "/tmp", "--loglevel", "warning"};
-    int n = 13;
-    for (int i = 0; extra && extra[i] && n < 31; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(bin, (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        if (ping_port(port))
-            return pid;
-        int st;
-        ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0,
-                      "%s exited early (not installed? port taken?)", bin);
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    ck_abort_msg("%s did not answer on port %d", bin, port);
-    return -1;
-}
-
-static void
-kill_redis(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 /* ---- fixture: one loop, a counting allocator, a ctx ---- */
 
 #define MAX_R 8
@@ -310,7 +186,7 @@ open_r(int port, const char *sub, cc_redis_opts *o, int wait_ready)
 static cc_redis *
 open_shared(const char *sub)
 {
-    return open_r(env_port(), sub, NULL, 1);
+    return open_r(cc_test_redis_env_port(), sub, NULL, 1);
 }
 
 /* ---- results ---- */
@@ -517,7 +393,7 @@ START_TEST(test_args)
     cc_redis_opts_free(NULL);
 
     /* an adapter that never connects is enough for argument checks */
-    r = open_r(free_port(), "args", NULL, 0);
+    r = open_r(cc_test_free_port(), "args", NULL, 0);
     const char *id65 =
         "a2345678901234567890123456789012345678901234567890123456789012345";
     res x;
@@ -616,7 +492,7 @@ END_TEST
 START_TEST(test_generic)
 {
     setup();
-    cc_redis *r = open_r(env_port(), "gen", NULL, 0);
+    cc_redis *r = open_r(cc_test_redis_env_port(), "gen", NULL, 0);
     /* issued before the connection is ready: queued, then sent in order */
     res a, b, c;
     memset(&a, 0, sizeof a);
@@ -700,7 +576,7 @@ START_TEST(test_resolve_name)
 {
     setup();
     cc_redis *r = NULL;
-    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "localhost", env_port(), NULL),
+    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "localhost", cc_test_redis_env_port(), NULL),
                      0);
     F.r[F.nr++] = r;
     ck_assert_msg(ready_flag_poll(r, WAIT_MS), "%s", cc_redis_last_error(r));
@@ -710,7 +586,7 @@ START_TEST(test_resolve_name)
     /* closed while the name is (probably) being resolved on the pool */
     cc_redis *r2 = NULL;
     int closed = 0;
-    ck_assert_int_eq(cc_redis_new(&r2, F.ctx, "localhost", env_port(), NULL),
+    ck_assert_int_eq(cc_redis_new(&r2, F.ctx, "localhost", cc_test_redis_env_port(), NULL),
                      0);
     uv_run(&F.loop, UV_RUN_NOWAIT); /* the first attempt starts */
     memset(&a, 0, sizeof a);
@@ -1286,7 +1162,7 @@ START_TEST(test_namespace_default)
     setup();
     /* no options at all: namespace "cc:" */
     cc_redis *r = NULL;
-    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", env_port(), NULL),
+    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", cc_test_redis_env_port(), NULL),
                      0);
     F.r[F.nr++] = r;
     ck_assert(ready_flag_poll(r, WAIT_MS));
@@ -1428,7 +1304,7 @@ START_TEST(test_close_in_state_cb)
 {
     setup();
     cc_redis *r = NULL;
-    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", env_port(), NULL),
+    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", cc_test_redis_env_port(), NULL),
                      0);
     cl_st s;
     memset(&s, 0, sizeof s);
@@ -1455,13 +1331,13 @@ START_TEST(test_alloc_failures)
     ck_assert_ptr_null(o);
     cc_redis *r = (cc_redis *)&F;
     F.ta.fail_at = F.ta.nalloc + 1;
-    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", env_port(), NULL),
+    ck_assert_int_eq(cc_redis_new(&r, F.ctx, "127.0.0.1", cc_test_redis_env_port(), NULL),
                      CC_ENOMEM);
     ck_assert_ptr_null(r);
     ck_assert_uint_eq(F.ta.bytes, base);
 
     /* the first connection attempt cannot allocate: reported, retried */
-    r = open_r(env_port(), "oom", NULL, 0);
+    r = open_r(cc_test_redis_env_port(), "oom", NULL, 0);
     F.ta.fail_at = F.ta.nalloc + 1;
     ck_assert(ready_flag_poll(r, WAIT_MS));
     ck_assert_int_ge(F.nev, 2);
@@ -1524,8 +1400,8 @@ typedef struct cmdres {
 START_TEST(test_restart)
 {
     setup();
-    int port = free_port();
-    pid_t pid = spawn_redis(port, NULL);
+    int port = cc_test_free_port();
+    pid_t pid = cc_test_redis_spawn(port, NULL);
     cc_redis *r = open_r(port, "rs", NULL, 1);
     ck_assert_int_eq(F.nev, 1);
     ck_assert_int_eq(F.ev_ready[0], 1);
@@ -1545,7 +1421,7 @@ START_TEST(test_restart)
     ck_assert_uint_eq(cc_redis_inflight(r), 4);
     ck_assert_int_eq(c.x[0].done, 0);
 
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     wait_flag(&c.x[3].done);
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(c.x[i].done, 1);
@@ -1575,7 +1451,7 @@ START_TEST(test_restart)
     int nev_down = F.nev;
 
     /* back on the same port: reconnect, queued commands go out in order */
-    pid = spawn_redis(port, NULL);
+    pid = cc_test_redis_spawn(port, NULL);
     wait_flag(&c.x[6].done);
     ck_assert_int_eq(c.x[4].status, 0);
     ck_assert_str_eq(c.x[4].s, "OK");
@@ -1603,17 +1479,17 @@ START_TEST(test_restart)
     ck_assert_int_eq(y.status, 0);
     ck_assert_int_eq(y.v, 0);
     teardown();
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
 }
 END_TEST
 
 START_TEST(test_close_while_down)
 {
     setup();
-    int port = free_port();
-    pid_t pid = spawn_redis(port, NULL);
+    int port = cc_test_free_port();
+    pid_t pid = cc_test_redis_spawn(port, NULL);
     cc_redis *r = open_r(port, "cd", NULL, 1);
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     uint64_t end = uv_now(&F.loop) + WAIT_MS;
     while (cc_redis_ready(r) && uv_now(&F.loop) < end)
         run_for(5);
@@ -1648,7 +1524,7 @@ START_TEST(test_queue_bounds)
     ck_assert_int_eq(cc_redis_opts_set_int(o, CC_REDIS_OPT_BACKOFF_MAX_MS, 40),
                      0);
     /* nobody listens there */
-    cc_redis *r = open_r(free_port(), "qb", o, 0);
+    cc_redis *r = open_r(cc_test_free_port(), "qb", o, 0);
     cc_redis_opts_free(o);
     cmdres c;
     memset(&c, 0, sizeof c);
@@ -1689,8 +1565,8 @@ END_TEST
 START_TEST(test_command_timeout)
 {
     setup();
-    int port = free_port();
-    pid_t pid = spawn_redis(port, NULL);
+    int port = cc_test_free_port();
+    pid_t pid = cc_test_redis_spawn(port, NULL);
     cc_redis_opts *o;
     ck_assert_int_eq(cc_redis_opts_new(&o, F.ctx), 0);
     ck_assert_int_eq(
@@ -1723,16 +1599,16 @@ START_TEST(test_command_timeout)
     ck_assert_int_eq(F.ev_ready[1], 0);
     ck_assert_int_eq(F.ev_status[1], CC_ETIMEDOUT);
     teardown();
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
 }
 END_TEST
 
 START_TEST(test_auth_and_db)
 {
     setup();
-    int port = free_port();
+    int port = cc_test_free_port();
     const char *extra[] = {"--requirepass", "s3cret", NULL};
-    pid_t pid = spawn_redis(port, extra);
+    pid_t pid = cc_test_redis_spawn(port, extra);
     cc_redis_opts *o;
     ck_assert_int_eq(cc_redis_opts_new(&o, F.ctx), 0);
     ck_assert_int_eq(cc_redis_opts_set_str(o, CC_REDIS_OPT_PASSWORD, "wrong"),
@@ -1776,7 +1652,7 @@ START_TEST(test_auth_and_db)
     teardown();
     ck_assert_int_eq(q.done, 1);
     ck_assert_int_eq(q.status, CC_ECANCELED);
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
 }
 END_TEST
 

@@ -41,126 +41,17 @@
 
 #define WAIT_MS 10000
 
-/* ---- redis-server processes ---- */
-
-static int
-env_port(void)
-{
-    const char *p = getenv("CC_REDIS_PORT");
-    char buf[32] = "";
-    if (!p || !*p) {
-        const char *f = getenv("CC_REDIS_PORT_FILE");
-        FILE *fp = f && *f ? fopen(f, "r") : NULL;
-        if (fp) {
-            if (!fgets(buf, sizeof buf, fp))
-                buf[0] = '\0';
-            fclose(fp);
-        }
-        p = buf;
-    }
-    int port = p && *p ? atoi(p) : 0;
-    ck_assert_msg(port > 0 && port < 65536,
-                  "no Redis server: set CC_REDIS_PORT (or "
-                  "CC_REDIS_PORT_FILE), e.g. run through ctest or "
-                  "tests/redis/run.sh exec <this binary>");
-    return port;
-}
-
-static int
-free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t l = sizeof a;
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int
-ping_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        write(fd, "PING\r\n", 6) == 6) {
-        char buf[64];
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        /* "+PONG", not "-LOADING": up and serving */
-        ok = n > 0 && buf[0] == '+';
-    }
-    close(fd);
-    return ok;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
+/* ---- redis-server processes (tests/support/redisproc.c) ---- */
 
 /* A private redis-server on port with its files in dir; aof: appendonly
  * with an fsync per write. Waits until it answers. Dies with us. */
 static pid_t
 spawn_redis(int port, const char *dir, int aof)
 {
-    const char *bin = getenv("CC_REDIS_SERVER");
-    if (!bin || !*bin)
-        bin = "redis-server";
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    const char *argv[] = {bin, "--port", ps, "--bind", "127.0.0.1",
-                          "--save", "", "--dir", dir,
-                          "--appendonly", aof ? "yes" : "no",
-                          "--appendfsync", "always",
-                          "--enable-debug-command", "yes",
-                          "--loglevel", "warning", NULL};
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(bin, (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        if (ping_port(port))
-            return pid;
-        int st;
-        ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0,
-                      "%s exited early (not installed? port taken?)", bin);
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    ck_abort_msg("%s did not answer on port %d", bin, port);
-    return -1;
-}
-
-static void
-kill_redis(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    const char *extra[] = {"--dir", dir, "--appendonly", aof ? "yes" : "no",
+                           "--appendfsync", "always",
+                           "--enable-debug-command", "yes", NULL};
+    return cc_test_redis_spawn(port, extra);
 }
 
 static int
@@ -267,7 +158,7 @@ static void
 env_shared(void)
 {
     env_init();
-    E.r = new_redis(env_port(), 0);
+    E.r = new_redis(cc_test_redis_env_port(), 0);
     wait_ready(E.r);
     env_open();
 }
@@ -583,7 +474,7 @@ load_all(loaded *l, const char *want)
 START_TEST(open_args)
 {
     env_init();
-    E.r = new_redis(env_port(), 0);
+    E.r = new_redis(cc_test_redis_env_port(), 0);
     cc_store *st;
     ck_assert_int_eq(cc_store_redis_open(NULL, E.ctx, E.r, NULL), CC_EINVAL);
     ck_assert_int_eq(cc_store_redis_open(&st, NULL, E.r, NULL), CC_EINVAL);
@@ -1495,13 +1386,13 @@ START_TEST(close_while_down)
     env_init();
     char dir[] = "/tmp/cc_rstore_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    int port = free_port();
+    int port = cc_test_free_port();
     pid_t pid = spawn_redis(port, dir, 0);
     E.r = new_redis(port, 0);
     wait_ready(E.r);
     env_open();
     put_sess("t1", "s1", "v1", CC_STORE_ACTIVE, 1);
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     slot *s = slots(20);
     for (int i = 0; i < 20; i++)
         ck_assert_int_eq(append("t1", "s1", NULL, "{}", 1, &s[i]), 0);
@@ -1570,7 +1461,7 @@ START_TEST(restart_kill9)
     env_init();
     char dir[] = "/tmp/cc_rstore_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    int port = free_port();
+    int port = cc_test_free_port();
     pid_t pid = spawn_redis(port, dir, 1);
     E.r = new_redis(port, 0);
     cc_redis *r2 = new_redis(port, 0);
@@ -1594,7 +1485,7 @@ START_TEST(restart_kill9)
         ck_assert_int_eq(append_big(body[i], i, &s[i]), 0);
     run_for(200);   /* sent, held by the pause */
     ck_assert_int_eq(E.ncb, 100);
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     /* down for a while: ops wait, nothing fails */
     run_for(300);
     for (int i = 180; i < N; i++)
@@ -1642,7 +1533,7 @@ START_TEST(restart_kill9)
     cc_redis_close(r2, on_r_closed, &rcl);
     ck_assert(cc_test_run_until(&E.loop, &rcl, WAIT_MS));
     env_fini();
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     rm_tree(dir);
 }
 END_TEST
@@ -1684,7 +1575,7 @@ START_TEST(lost_reply_not_applied_twice)
     env_init();
     char dir[] = "/tmp/cc_rstore_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    int port = free_port();
+    int port = cc_test_free_port();
     pid_t pid = spawn_redis(port, dir, 0);
     E.r = new_redis(port, 150);
     cc_redis *r2 = new_redis(port, 0);
@@ -1735,7 +1626,7 @@ START_TEST(lost_reply_not_applied_twice)
     cc_redis_close(r2, on_r_closed, &rcl);
     ck_assert(cc_test_run_until(&E.loop, &rcl, WAIT_MS));
     env_fini();
-    kill_redis(pid);
+    cc_test_redis_kill(pid);
     rm_tree(dir);
 }
 END_TEST
@@ -1944,7 +1835,7 @@ START_TEST(allocation_failures)
     int saw_open = 0, saw_call = 0;
     for (size_t k = 1;; k++) {
         env_init();
-        E.r = new_redis(env_port(), 0);
+        E.r = new_redis(cc_test_redis_env_port(), 0);
         wait_ready(E.r);
         E.ta.fail_at = E.ta.nalloc + k;
         int rc = cc_store_redis_open(&E.st, E.ctx, E.r, E.ns);

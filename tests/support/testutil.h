@@ -28,4 +28,19 @@ int cc_test_run_until(uv_loop_t *loop, volatile int *flag, unsigned timeout_ms);
 /* Close every handle on the loop, run it, assert uv_loop_close == 0. */
 void cc_test_loop_teardown(uv_loop_t *loop);
 
+/* ---- redis-server processes (redisproc.c) ---- */
+#include <sys/types.h>
+
+/* The shared server's port: $CC_REDIS_PORT or the file
+ * $CC_REDIS_PORT_FILE names (set by ctest); fails the test without one. */
+int cc_test_redis_env_port(void);
+/* A TCP port free on 127.0.0.1 right now. */
+int cc_test_free_port(void);
+/* 1 if something on 127.0.0.1:port answers a Redis PING. */
+int cc_test_redis_ping(int port);
+void cc_test_sleep_ms(unsigned ms);
+/* A private redis-server on port (see redisproc.c); kill -9 and reap. */
+pid_t cc_test_redis_spawn(int port, const char *const *extra);
+void cc_test_redis_kill(pid_t pid);
+
 #endif
