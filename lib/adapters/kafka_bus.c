@@ -154,9 +154,23 @@ gw_msg(cc_kafka *k, const cc_kafka_msg *m, void *data)
                       m->value.len);
 }
 
+/* every chat.control partition, appended to parts[n..cap) */
+static size_t
+add_ctl(const topo *t, cc_kafka_partition *parts, size_t n, size_t cap)
+{
+    for (int32_t i = 0; i < t->nctl && n < cap; i++) {
+        parts[n].topic = T_CTL;
+        parts[n++].partition = i;
+    }
+    return n;
+}
+
+/* the start-up outcome, once; a failure also stops the start-up ticks */
 static void
 gw_report(cc_kafka_gateway *g, int status)
 {
+    if (status != 0)
+        uv_timer_stop(&g->timer);
     cc_kafka_role_cb cb = g->cb;
     g->cb = NULL;
     if (cb)
@@ -172,7 +186,6 @@ gw_tick(uv_timer_t *tm)
     if (!g->live) {
         int rc = topo_poll(&g->t);
         if (rc < 0) {
-            uv_timer_stop(&g->timer);
             gw_report(g, rc);
             return;
         }
@@ -183,29 +196,21 @@ gw_tick(uv_timer_t *tm)
             rc = cc_chat_set_bus(g->chat, CC_BUS_GATEWAY, -1, &kafka_ops,
                                  &g->t);
             cc_kafka_partition parts[65];
-            size_t n = 0;
-            char node[80];
-            snprintf(node, sizeof(node), "%s", cc_chat_node(g->chat));
-            parts[n].topic = T_OUT;
-            parts[n++].partition = part_of(node, strlen(node), g->t.nout);
-            for (int32_t i = 0; i < g->t.nctl && n < 65; i++) {
-                parts[n].topic = T_CTL;
-                parts[n++].partition = i;
-            }
+            const char *node = cc_chat_node(g->chat);
+            parts[0].topic = T_OUT;
+            parts[0].partition = part_of(node, strlen(node), g->t.nout);
+            size_t n = add_ctl(&g->t, parts, 1, 65);
             if (rc == 0)
                 rc = cc_kafka_assign(g->k, parts, n, CC_KAFKA_OFFSET_END,
                                      gw_msg, g);
-            if (rc != 0) {
-                uv_timer_stop(&g->timer);
+            if (rc != 0)
                 gw_report(g, rc);
-            }
             return;
         }
         rc = cc_kafka_assigned(g->k);
         if (rc == 0)
             return;
         if (rc < 0) {
-            uv_timer_stop(&g->timer);
             gw_report(g, rc);
             return;
         }
@@ -329,6 +334,8 @@ struct cc_kafka_owner {
 static void
 ow_report(cc_kafka_owner *o, int status)
 {
+    if (status != 0)
+        uv_timer_stop(&o->timer);
     cc_kafka_role_cb cb = o->cb;
     o->cb = NULL;
     if (cb)
@@ -587,7 +594,6 @@ ow_tick(uv_timer_t *tm)
     if (!o->joined) {
         int rc = topo_poll(&o->t);
         if (rc < 0) {
-            uv_timer_stop(&o->timer);
             ow_report(o, rc);
             return;
         }
@@ -599,7 +605,6 @@ ow_tick(uv_timer_t *tm)
             if (o->slots)
                 memset(o->slots, 0, sz);
             if (!o->slots) {
-                uv_timer_stop(&o->timer);
                 ow_report(o, CC_ENOMEM);
                 return;
             }
@@ -608,15 +613,10 @@ ow_tick(uv_timer_t *tm)
                 o->slots[i].part = i;
             }
             cc_kafka_partition parts[64];
-            size_t n = 0;
-            for (int32_t i = 0; i < o->t.nctl && n < 64; i++) {
-                parts[n].topic = T_CTL;
-                parts[n++].partition = i;
-            }
+            size_t n = add_ctl(&o->t, parts, 0, 64);
             rc = cc_kafka_assign(o->ctl, parts, n, CC_KAFKA_OFFSET_END,
                                  ctl_msg, o);
             if (rc != 0) {
-                uv_timer_stop(&o->timer);
                 ow_report(o, rc);
             }
             return;
@@ -625,7 +625,6 @@ ow_tick(uv_timer_t *tm)
         if (rc == 0)
             return;
         if (rc < 0) {
-            uv_timer_stop(&o->timer);
             ow_report(o, rc);
             return;
         }
@@ -634,7 +633,6 @@ ow_tick(uv_timer_t *tm)
         const char *topics[1] = {T_IN};
         rc = cc_kafka_subscribe(o->in, topics, 1, ow_msg, on_rebalance, o);
         if (rc != 0) {
-            uv_timer_stop(&o->timer);
             ow_report(o, rc);
             return;
         }
