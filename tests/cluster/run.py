@@ -582,6 +582,8 @@ async def kafka_down(cl, g1, g2):
 
 
 async def service_kill(cl, g1, g2):
+    # kafka_down may have left a rebalance going: wait until it settled
+    await settled_group(cl)
     own1, own2 = cl.owned("svc-1"), cl.owned("svc-2")
     check(own1 and own2 and not own1 & own2, "partitions not split: "
           "svc-1 %r, svc-2 %r", own1, own2)
