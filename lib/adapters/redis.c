@@ -237,7 +237,10 @@ struct rconn {
     uv_poll_t poll;
     cc_redis *r;
     redisAsyncContext *ac; /* NULL once hiredis has freed it */
-    int events;
+    int events;      /* what hiredis wants polled */
+    int applied;     /* what the poll handle watches now */
+    int wpend;       /* output waits for the end of this loop turn */
+    int in_flush;
     int poll_closing;
     int dead;        /* lost; no longer r->conn */
     int fail_status; /* what its in-flight commands fail with */
@@ -269,6 +272,8 @@ struct cc_redis {
 
     rconn *conn;
     uv_timer_t timer;
+    uv_check_t flush; /* writes what the loop turn queued (ev_add_write) */
+    uv_idle_t flush_idle; /* keeps the poll from blocking before it */
     uv_getaddrinfo_t gai;
     int gai_busy;
     int handles; /* open uv handles + a pending resolve */
@@ -288,6 +293,8 @@ struct cc_redis {
 
 static void on_timer(uv_timer_t *t);
 static void on_poll(uv_poll_t *h, int status, int events);
+static void on_flush(uv_check_t *h);
+static void keep_polling(uv_idle_t *h);
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 static void drop_conn(rconn *c, int status);
 static void teardown(cc_redis *r);
@@ -929,11 +936,14 @@ on_reply(redisAsyncContext *ac, void *reply, void *priv)
 
 /* ---- connection ---- */
 
+/* Starting a uv_poll again costs two epoll_ctl calls even when nothing
+ * changes, so the handle is touched only when the events differ. */
 static void
 ev_apply(rconn *c)
 {
-    if (c->poll_closing)
+    if (c->poll_closing || c->events == c->applied)
         return;
+    c->applied = c->events;
     if (c->events)
         uv_poll_start(&c->poll, c->events, on_poll);
     else
@@ -956,10 +966,25 @@ ev_del_read(void *p)
     ev_apply(c);
 }
 
+/* hiredis asks for a write event for every command it buffers. Once
+ * connected, the buffer is written directly at the end of the loop turn
+ * (r->flush, a check handle: after the callbacks that queue commands),
+ * so the commands of one turn leave in one write with no wait for a
+ * writable event; only a write the socket cannot take whole waits for
+ * one. While connecting, the write event is what reports the connect. */
 static void
 ev_add_write(void *p)
 {
     rconn *c = p;
+    cc_redis *r = c->r;
+    if (!c->in_flush && c->ac && (c->ac->c.flags & REDIS_CONNECTED)) {
+        c->wpend = 1;
+        if (!uv_is_active((uv_handle_t *)&r->flush)) {
+            uv_check_start(&r->flush, on_flush);
+            uv_idle_start(&r->flush_idle, keep_polling);
+        }
+        return;
+    }
     c->events |= UV_WRITABLE;
     ev_apply(c);
 }
@@ -968,8 +993,37 @@ static void
 ev_del_write(void *p)
 {
     rconn *c = p;
+    c->wpend = 0;
     c->events &= ~UV_WRITABLE;
     ev_apply(c);
+}
+
+/* an active idle handle makes the loop poll without blocking, so a
+ * command queued by a timer reaches the check handle at once */
+static void
+keep_polling(uv_idle_t *h)
+{
+    (void)h; /* being active is the point: the poll returns at once */
+}
+
+static void
+on_flush(uv_check_t *h)
+{
+    cc_redis *r = h->data;
+    rconn *c = r->conn;
+    uv_check_stop(h);
+    uv_idle_stop(&r->flush_idle);
+    if (!c || c->dead || !c->ac || !c->wpend)
+        return;
+    c->wpend = 0;
+    enter(r);
+    c->in_flush = 1;
+    sigpipe_guard g;
+    sigpipe_block(&g);
+    redisAsyncHandleWrite(c->ac);
+    sigpipe_restore(&g);
+    c->in_flush = 0;
+    leave(r);
 }
 
 static void
@@ -1292,7 +1346,7 @@ on_timer(uv_timer_t *t)
 }
 
 static void
-on_timer_closed(uv_handle_t *h)
+on_handle_closed(uv_handle_t *h)
 {
     cc_redis *r = h->data;
     r->handles--;
@@ -1306,7 +1360,9 @@ teardown(cc_redis *r)
     r->ready = 0;
     r->state = ST_CLOSED;
     uv_timer_stop(&r->timer);
-    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->flush, on_handle_closed);
+    uv_close((uv_handle_t *)&r->flush_idle, on_handle_closed);
     if (r->gai_busy)
         uv_cancel((uv_req_t *)&r->gai); /* its callback still comes */
     if (r->conn)
@@ -1487,7 +1543,11 @@ cc_redis_new(cc_redis **out, cc_ctx *ctx, const char *host, int port,
         r->prng = 1;
     uv_timer_init(r->loop, &r->timer);
     r->timer.data = r;
-    r->handles = 1;
+    uv_check_init(r->loop, &r->flush);
+    r->flush.data = r;
+    uv_idle_init(r->loop, &r->flush_idle);
+    r->flush_idle.data = r;
+    r->handles = 3;
     r->state = ST_IDLE;
     /* first attempt on the next loop turn: nothing runs inside new */
     uv_timer_start(&r->timer, on_timer, 0, 0);
