@@ -639,6 +639,38 @@ START_TEST(dup_cid)
 }
 END_TEST
 
+/* An append with a cid keeps its retry token in the cid hash: it leaves
+ * no tok: key behind, while one without a cid does (until the next
+ * append or the idle flush deletes it). */
+START_TEST(cid_append_no_token_key)
+{
+    env_shared();
+    put_sess("t1", "s1", "v1", CC_STORE_ACTIVE, 1);
+    slot *s = slots(4);
+    for (int i = 0; i < 3; i++) {
+        char cid[8];
+        snprintf(cid, sizeof cid, "c%d", i);
+        ck_assert_int_eq(append("t1", "s1", cid, "{}", 100 + (uint64_t)i,
+                                &s[i]), 0);
+    }
+    wait_slots(s, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(s[i].rc, 0);
+        ck_assert_int_eq(s[i].dup, 0);
+        ck_assert_uint_eq(s[i].seq, (uint64_t)i + 1);
+    }
+    ck_assert_int_eq(count_keys("tok:*"), 0);
+    ck_assert_int_eq(CALL(cc__store_msg_append(E.st, "t1", "s1", NULL,
+                                               "system", 1, "{}", 2, 200,
+                                               on_res, &s[3])), 0);
+    wait_slots(&s[3], 1);
+    ck_assert_uint_eq(s[3].seq, 4);
+    ck_assert_int_eq(count_keys("tok:*"), 1);
+    free(s);
+    env_fini();
+}
+END_TEST
+
 START_TEST(append_enoent)
 {
     env_shared();
@@ -1902,6 +1934,7 @@ cc_test_suite(void)
     tcase_add_test(tc, open_args);
     tcase_add_test(tc, append_numbering);
     tcase_add_test(tc, dup_cid);
+    tcase_add_test(tc, cid_append_no_token_key);
     tcase_add_test(tc, append_enoent);
     tcase_add_test(tc, msgs_read_forward_and_tail);
     tcase_add_test(tc, big_body);

@@ -22,9 +22,12 @@
  *   <ns>m:{t}:<sid>        list   messages, index seq-1, each
  *                                 "<ts> <kind> <fromlen> <cidlen|-1>:"
  *                                 followed by from, cid and the body
- *   <ns>cid:{t}:<sid>      hash   "<from>\0<cid>" -> seq
+ *   <ns>cid:{t}:<sid>      hash   "<from>\0<cid>" -> "<seq> <token>"
+ *                                 (the append that stored it; older
+ *                                 rows hold "<seq>" alone)
  *   <ns>cur:{t}:<sid>      hash   user -> "<acked> <read>"
  *   <ns>tok:<token>        string "<seq> <ts> <dup>" of one msg_append
+ *                                 without a cid
  *
  * Every write is one Lua script (or one plain command), so a crash never
  * leaves half of one, and the indexes move in the script that changes
@@ -40,8 +43,9 @@
  *
  * Retries. Every operation is idempotent: puts overwrite, cursors take the
  * maximum, deletes delete, and an append carries a random token under
- * which its script remembers its result (TOKEN_TTL_S), so a re-run answers
- * what the first run did. When a command fails with CC_ECONNRESET,
+ * which its script remembers its result (TOKEN_TTL_S; an append with a
+ * cid keeps the token beside the seq in the cid hash instead), so a
+ * re-run answers what the first run did. When a command fails with CC_ECONNRESET,
  * CC_ETIMEDOUT, or a transient error reply (LOADING, BUSY, NOSCRIPT, ...),
  * the store stops sending, waits until every outstanding command has
  * answered, and sends again from the first operation that did not
@@ -133,43 +137,52 @@ static const char s_sput[] =
     "return 1\n";
 
 /* msg_append. ARGV: ns t id token from kind ts hascid cid body ttl
- * forget-tokens... Answers "seq ts dup", or "E" (no such session). */
+ * forget-tokens... Answers "seq ts dup", or "E" (no such session).
+ * An append with a cid remembers its token beside its seq in the cid
+ * hash, so a re-run of it is told apart from another send of the same
+ * cid without a token key of its own; one without a cid keeps its answer
+ * under tok:<token> for TOKEN_TTL_S. */
 static const char s_append[] =
     "local ns, t, id = ARGV[1], ARGV[2], ARGV[3]\n"
-    "for i = 12, #ARGV do redis.call('DEL', ns .. 'tok:' .. ARGV[i]) end\n"
-    "local tk = ns .. 'tok:' .. ARGV[4]\n"
-    "local prev = redis.call('GET', tk)\n"
-    "if prev then return prev end\n"
+    "if #ARGV >= 12 then\n"
+    "  local dk = {}\n"
+    "  for i = 12, #ARGV do dk[#dk + 1] = ns .. 'tok:' .. ARGV[i] end\n"
+    "  redis.call('DEL', unpack(dk))\n"
+    "end\n"
     "local T = '{' .. t .. '}'\n"
-    "local k = ns .. 's:' .. T .. ':' .. id\n"
-    "local row = redis.call('HMGET', k, 'st', 'ls')\n"
-    "if not row[1] then return 'E' end\n"
     "local mk = ns .. 'm:' .. T .. ':' .. id\n"
     "local from, ts = ARGV[5], ARGV[7]\n"
-    "local ck, f, cid, cl = nil, nil, '', -1\n"
+    "local ck, f, cid, cl, tk = nil, nil, '', -1, nil\n"
     "if ARGV[8] == '1' then\n"
     "  ck = ns .. 'cid:' .. T .. ':' .. id\n"
     "  cid = ARGV[9]\n"
     "  cl = #cid\n"
     "  f = from .. '\\0' .. cid\n"
-    "  local seq = redis.call('HGET', ck, f)\n"
-    "  if seq then\n"
+    "  local v = redis.call('HGET', ck, f)\n"
+    "  if v then\n"
+    "    local seq, tok = string.match(v, '^(%d+) ?(.*)$')\n"
+    "    if tok == ARGV[4] then return seq .. ' ' .. ts .. ' 0' end\n"
     "    local m = redis.call('LINDEX', mk, tonumber(seq) - 1)\n"
     "    local ots = m and string.match(m, '^%d+') or '0'\n"
-    "    local res = seq .. ' ' .. ots .. ' 1'\n"
-    "    redis.call('SET', tk, res, 'EX', ARGV[11])\n"
-    "    return res\n"
+    "    return seq .. ' ' .. ots .. ' 1'\n"
     "  end\n"
+    "else\n"
+    "  tk = ns .. 'tok:' .. ARGV[4]\n"
+    "  local prev = redis.call('GET', tk)\n"
+    "  if prev then return prev end\n"
     "end\n"
+    "local k = ns .. 's:' .. T .. ':' .. id\n"
+    "local row = redis.call('HMGET', k, 'st', 'ls')\n"
+    "if not row[1] then return 'E' end\n"
     "local seq = string.format('%d', tonumber(row[2] or '0') + 1)\n"
     "redis.call('RPUSH', mk, ts .. ' ' .. ARGV[6] .. ' ' .. #from .. ' ' ..\n"
     "  cl .. ':' .. from .. cid .. ARGV[10])\n"
-    "if ck then redis.call('HSET', ck, f, seq) end\n"
+    "if ck then redis.call('HSET', ck, f, seq .. ' ' .. ARGV[4]) end\n"
     "redis.call('HSET', k, 'ls', seq, 'u', ts)\n"
     "redis.call('ZADD', ns .. 'upd:' .. T, ts, id)\n"
     "redis.call('ZADD', ns .. 'st:' .. T .. ':' .. row[1], ts, id)\n"
     "local res = seq .. ' ' .. ts .. ' 0'\n"
-    "redis.call('SET', tk, res, 'EX', ARGV[11])\n"
+    "if tk then redis.call('SET', tk, res, 'EX', ARGV[11]) end\n"
     "return res\n";
 
 /* cursor_put. ARGV: ns t id user acked read. Decimal strings compare
@@ -762,8 +775,9 @@ reap(rs *st)
             st->tail = NULL;
         if (st->next_send == o)
             st->next_send = o->next;
-        /* its token is not needed once the result is out */
-        if (o->kind == OP_MSG_APPEND && o->res.rc == 0) {
+        /* its token is not needed once the result is out (an append
+         * with a cid keeps it in the cid hash, not under a key) */
+        if (o->kind == OP_MSG_APPEND && o->res.rc == 0 && !o->s[2]) {
             size_t at = (st->rhead + st->rn) % RING_N;
             memcpy(st->ring[at], o->tok, TOKEN_CAP);
             if (st->rn < RING_N)
