@@ -6,8 +6,9 @@
  * store; a frame from a connection the owner never saw is answered with
  * close 1012; a node that restarts (new boot) loses its connections; and
  * an engine closed with proxies still open frees them (the sanitizer
- * build reports a leak otherwise). The cluster itself is tested over the
- * wire (tests/cluster/).
+ * build reports a leak otherwise); each session's cursors are written a
+ * second after they moved, not all at once. The cluster itself is tested
+ * over the wire (tests/cluster/).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <chatcore/bus.h>
 
+#include "store/store.h"
 #include "support/testutil.h"
 
 #define MAXREC 64
@@ -212,6 +214,114 @@ START_TEST(owner_node_restart_drops_its_proxies)
 }
 END_TEST
 
+/* the session id in the hello sent to connection `conn` */
+static void
+hello_sid(fx *f, int conn, char sid[23])
+{
+    char c[32];
+    snprintf(c, sizeof(c), "\"conn\":%d", conn);
+    int i = wait_rec(f, 0, "\\\"type\\\":\\\"hello\\\"", c);
+    ck_assert_int_ge(i, 0);
+    const char *s = strstr(f->recs[i].val, "S_");
+    ck_assert_ptr_nonnull(s);
+    memcpy(sid, s, 22);
+    sid[22] = '\0';
+}
+
+static void
+frame(fx *f, int conn, const char *text)
+{
+    char rec[600];
+    snprintf(rec, sizeof(rec),
+             "{\"op\":\"frame\",\"node\":\"gw-1\",\"boot\":\"b1\",\"conn\":%d,"
+             "\"tenant\":\"t1\",\"text\":\"%s\"}", conn, text);
+    in(f, rec);
+}
+
+typedef struct cur_res {
+    int done;
+    uint64_t read;
+} cur_res;
+
+static void
+on_cursor(cc_store_result *res, void *data)
+{
+    cur_res *r = data;
+    ck_assert_int_eq(res->rc, 0);
+    r->read = res->read;
+    r->done = 1;
+}
+
+/* what the store holds as user's read cursor in session sid */
+static uint64_t
+stored_read(fx *f, const char *sid, const char *user)
+{
+    cur_res r = {0, 0};
+    ck_assert_int_eq(cc__store_cursor_get(f->st, "t1", sid, user, on_cursor,
+                                          &r), 0);
+    ck_assert(cc_test_run_until(&f->loop, &r.done, 5000));
+    return r.read;
+}
+
+/* Two visitors mark their sessions read 600 ms apart. Each cursor reaches the store a second
+ * after it moved: the first is not there at 0.9 s, and when it is, the
+ * second is not yet (a flush of every dirty session once a second wrote
+ * both in the same burst, or the first too early). */
+START_TEST(owner_cursors_written_a_second_after_they_move)
+{
+    fx f;
+    fx_open(&f);
+    in(&f, OPEN_V1);
+    in(&f, "{\"op\":\"open\",\"node\":\"gw-1\",\"boot\":\"b1\",\"conn\":8,"
+           "\"tenant\":\"t1\",\"role\":\"visitor\",\"user\":\"v_2\","
+           "\"exp\":0,\"ip\":\"127.0.0.1\",\"session\":\"\"}");
+    char a[23], b[23], text[300];
+    hello_sid(&f, 7, a);
+    hello_sid(&f, 8, b);
+    const char *sids[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        snprintf(text, sizeof(text),
+                 "{\\\"type\\\":\\\"send\\\",\\\"session\\\":\\\"%s\\\","
+                 "\\\"cid\\\":\\\"c1\\\",\\\"kind\\\":\\\"text\\\","
+                 "\\\"body\\\":{\\\"text\\\":\\\"hi\\\"}}", sids[k]);
+        int mark = f.nrec;
+        frame(&f, 7 + k, text);
+        ck_assert_int_ge(wait_rec(&f, mark, "\\\"type\\\":\\\"sent\\\"",
+                                  "\\\"seq\\\":1"), 0);
+    }
+    snprintf(text, sizeof(text),
+             "{\\\"type\\\":\\\"read\\\",\\\"session\\\":\\\"%s\\\","
+             "\\\"seq\\\":1}", a);
+    frame(&f, 7, text);
+    uint64_t t0 = uv_now(&f.loop);
+    while (uv_now(&f.loop) - t0 < 600) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        usleep(5000);
+        uv_update_time(&f.loop);
+    }
+    snprintf(text, sizeof(text),
+             "{\\\"type\\\":\\\"read\\\",\\\"session\\\":\\\"%s\\\","
+             "\\\"seq\\\":1}", b);
+    frame(&f, 8, text);
+    while (uv_now(&f.loop) - t0 < 900) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        usleep(5000);
+        uv_update_time(&f.loop);
+    }
+    ck_assert_uint_eq(stored_read(&f, a, "visitor:v_1"), 0);
+    int spins = 0;
+    while (stored_read(&f, a, "visitor:v_1") == 0 && spins++ < 500)
+        usleep(5000);
+    ck_assert_uint_eq(stored_read(&f, a, "visitor:v_1"), 1);
+    ck_assert_uint_eq(stored_read(&f, b, "visitor:v_2"), 0);
+    spins = 0;
+    while (stored_read(&f, b, "visitor:v_2") == 0 && spins++ < 500)
+        usleep(5000);
+    ck_assert_uint_eq(stored_read(&f, b, "visitor:v_2"), 1);
+    fx_close(&f);
+}
+END_TEST
+
 Suite *
 cc_test_suite(void)
 {
@@ -220,6 +330,7 @@ cc_test_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, owner_proxy_hello_sent_and_unknown_conn);
     tcase_add_test(tc, owner_node_restart_drops_its_proxies);
+    tcase_add_test(tc, owner_cursors_written_a_second_after_they_move);
     suite_add_tcase(s, tc);
     return s;
 }

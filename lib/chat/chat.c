@@ -416,13 +416,10 @@ on_tick(uv_timer_t *tm)
         c->last_slow = now;
         cc__sess_tick(c, now);
     }
-    /* cursors only decide what is replayed after a restart: writing them
-     * once a second bounds that to a second's redelivery (at-least-once)
-     * and keeps them from doubling the store's writes */
-    if (now - c->last_cursors >= 1000) {
-        c->last_cursors = now;
-        cc__sess_flush_cursors(c);
-    }
+    /* cursors only decide what is replayed after a restart: writing each
+     * a second after it moved bounds that to a second's redelivery
+     * (at-least-once) and keeps them from doubling the store's writes */
+    cc__sess_flush_cursors(c, now, 0);
 }
 
 /* Free every tenant, agent, visitor and session in memory (the store is
@@ -852,7 +849,7 @@ cc_chat_close(cc_chat *c, cc_close_cb cb, void *data)
     c->close_cb = cb;
     c->close_data = data;
     cc__bus_closing(c);
-    cc__sess_flush_cursors(c);
+    cc__sess_flush_cursors(c, 0, 1);
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, on_tick_closed);
 }

@@ -96,6 +96,8 @@ typedef struct cc__session {
     cc__list gone_link;       /* chat->gone while the visitor is away */
     uint64_t gone_at;         /* loop ms */
     cc__list dirty_link;      /* chat->dirty while cursors need a write */
+    uint64_t dirty_at;        /* loop ms it joined chat->dirty */
+    int cur_dirty;            /* CC__CUR_VISITOR | CC__CUR_AGENT */
     int refs;                 /* 1 while open + pending references */
 } cc__session;
 
@@ -199,7 +201,7 @@ struct cc_chat {
     cc__list conns;           /* every open gconn */
     uint64_t last_exp_check, last_prune;
     uv_timer_t tick;          /* 100 ms: retransmit, ttl, cursors, exp */
-    uint64_t last_tick, last_slow, last_cursors;
+    uint64_t last_tick, last_slow;
     cc_nonce_cache *nonces;
     int ready;
     char not_ready[64];
@@ -285,7 +287,10 @@ void cc__sess_tick(cc_chat *c, uint64_t now);
 void cc__sess_agent_gone(cc__agent *ag);  /* agent deleted */
 void cc__sess_agent_available(cc__agent *ag);
 void cc__sess_tenant_changed(cc__tenant *t);
-void cc__sess_flush_cursors(cc_chat *c);
+#define CC__CUR_VISITOR 1
+#define CC__CUR_AGENT 2
+/* write the cursors of sessions dirty for a second (all: every one) */
+void cc__sess_flush_cursors(cc_chat *c, uint64_t now, int all);
 
 /* ---- gateway.c ---- */
 int cc__gw_init(cc_chat *c, const cc_config *cfg);

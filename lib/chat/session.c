@@ -52,6 +52,7 @@ typedef struct sop {
 static void queue_changed(cc__tenant *t);
 static void try_assign(cc__tenant *t);
 static void assign(cc__session *s, cc__agent *ag, cc__gconn *by);
+static void mark_dirty(cc__session *s, int which);
 
 void
 cc__sess_ref(cc__session *s)
@@ -529,8 +530,7 @@ hist_done(cc__store_res *res, void *data)
     /* `history` counts as delivered: the agent's cursor starts at last */
     if (last > s->a_acked) {
         s->a_acked = last;
-        if (s->dirty_link.next == &s->dirty_link)
-            cc__list_push(&c->dirty, &s->dirty_link);
+        mark_dirty(s, CC__CUR_AGENT);
     }
     for (cc__list *l = ag->conns.next; l != &ag->conns; l = l->next) {
         cc__gconn *g = CC__CONTAINER_OF(l, cc__gconn, ulink);
@@ -970,17 +970,21 @@ cc__sess_detach(cc__gconn *g)
 
 /* ---- cursors ---- */
 
+/* Only the cursors that moved are written: the store keeps the highest
+ * of each anyway. */
 static void
 write_cursors(cc__session *s)
 {
     cc_chat *c = s->t->chat;
     char who[80];
-    if (s->v) {
+    int d = s->cur_dirty;
+    s->cur_dirty = 0;
+    if (s->v && (d & CC__CUR_VISITOR)) {
         snprintf(who, sizeof(who), "visitor:%s", s->v->id);
         cc__store_cursor_put(c->st, s->t->cfg.id, s->id, who, s->v_acked,
                              s->v_read, NULL, NULL);
     }
-    if (s->agent) {
+    if (s->agent && (d & CC__CUR_AGENT)) {
         snprintf(who, sizeof(who), "agent:%s", s->agent->cfg.id);
         cc__store_cursor_put(c->st, s->t->cfg.id, s->id, who, s->a_acked,
                              s->a_read, NULL, NULL);
@@ -988,18 +992,28 @@ write_cursors(cc__session *s)
 }
 
 static void
-mark_dirty(cc__session *s)
+mark_dirty(cc__session *s, int which)
 {
-    if (s->dirty_link.next == &s->dirty_link)
-        cc__list_push(&s->t->chat->dirty, &s->dirty_link);
+    s->cur_dirty |= which;
+    if (s->dirty_link.next == &s->dirty_link) {
+        cc_chat *c = s->t->chat;
+        s->dirty_at = uv_now(c->ctx->loop);
+        cc__list_push(&c->dirty, &s->dirty_link);
+    }
 }
 
+/* chat->dirty is in the order sessions joined it, so each session's
+ * cursors are written a second after they first moved: the writes of a
+ * busy engine spread over the second instead of leaving in one burst
+ * that the store's next appends would wait behind. */
 void
-cc__sess_flush_cursors(cc_chat *c)
+cc__sess_flush_cursors(cc_chat *c, uint64_t now, int all)
 {
     while (!cc__list_empty(&c->dirty)) {
         cc__session *s = CC__CONTAINER_OF(c->dirty.next, cc__session,
                                           dirty_link);
+        if (!all && now - s->dirty_at < 1000)
+            break;
         cc__list_remove(&s->dirty_link);
         write_cursors(s);
     }
@@ -1469,7 +1483,7 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
         c->m.acks++;
         if (seq > *cur) {
             *cur = seq;
-            mark_dirty(s);
+            mark_dirty(s, vis ? CC__CUR_VISITOR : CC__CUR_AGENT);
         }
         cc__list *h = vis ? &s->v->conns : &s->agent->conns;
         for (cc__list *l = h->next; l != h; l = l->next)
@@ -1482,7 +1496,7 @@ cc__sess_frame(cc__gconn *g, cc__cframe *f)
         if (seq <= *cur)
             return;
         *cur = seq;
-        mark_dirty(s);
+        mark_dirty(s, vis ? CC__CUR_VISITOR : CC__CUR_AGENT);
         cc__jbuf_reset(b);
         cc__enc_read(b, s->id, g->who, seq);
         relay(g, s, b);
