@@ -13,7 +13,8 @@
 #       $CLUSTER_KAFKA_OPTS replaces the --kafka options of the services
 #       and gateways (default: a 6 s group session timeout, 5 ms fetch
 #       wait);
-#       $CLUSTER_GATEWAY_OPTS adds flags to every gateway.
+#       $CLUSTER_GATEWAY_OPTS adds flags to every gateway;
+#       $CLUSTER_REDIS_OPTS adds options to redis-server.
 #   scripts/cluster.sh stop DIR          SIGTERM to all (gateways drain),
 #                                        waits, then KILL what is left
 #   scripts/cluster.sh signal DIR NAME [SIG]   e.g. KILL (the default) or
@@ -72,9 +73,10 @@ spawn() {
     local bin=$BUILD/examples pid
     case $name in
     redis)
+        # shellcheck disable=SC2086
         setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
             --appendonly yes --appendfsync always --dir "$dir/redis" \
-            --logfile "$dir/redis.log" </dev/null >/dev/null 2>&1 &
+            --logfile "$dir/redis.log" ${REDIS_OPTS:-} </dev/null >/dev/null 2>&1 &
         pid=$! ;;
     svc-[0-9]*)
         # shellcheck disable=SC2086
@@ -139,6 +141,7 @@ start() {
         echo "PORT=$port"
         echo "REDIS_PORT=$rport"
         echo "ADMIN_KEY=$key"
+        echo "REDIS_OPTS=\"${CLUSTER_REDIS_OPTS:-}\""
         echo "KAFKA_OPTS=\"${CLUSTER_KAFKA_OPTS:---kafka consumer.session.timeout.ms=6000 --kafka consumer.heartbeat.interval.ms=1000 --kafka consumer.fetch.wait.max.ms=5}\""
     } >"$dir/cluster.env"
 
