@@ -90,8 +90,79 @@ bearer(cc_http_req *req)
     return tok;
 }
 
+/* ---- read your writes across gateways ----
+ * A tenant or agent created through another gateway a moment ago may not
+ * have reached this one yet (chat.control). A request that names one this
+ * gateway does not know waits for one reload of that tenant from the
+ * store and is then run again from the start; only the second run answers
+ * 404 or 401. At most API_RELOADS requests wait at once, so requests
+ * naming unknown tenants cannot make the gateway read the store without
+ * bound. */
+#define API_RELOADS 16
+
+typedef struct api_wait {
+    const struct cc__api_rt *rt;
+    cc_server *srv;
+    cc_http_req *req;
+} api_wait;
+
+static void
+api_run(const struct cc__api_rt *rt, cc_server *srv, cc_http_req *req,
+        int retried)
+{
+    cc_chat *c = rt->c;
+    c->api_rt = rt;
+    c->api_retried = retried;
+    rt->fn(srv, req, c);
+    c->api_rt = NULL;
+    c->api_retried = 0;
+}
+
+static void
+api_entry(cc_server *srv, cc_http_req *req, void *data)
+{
+    api_run(data, srv, req, 0);
+}
+
+static void
+api_retry(cc_chat *c, void *arg)
+{
+    api_wait w = *(api_wait *)arg;
+    cc__free(c->a, arg, sizeof(api_wait));
+    c->api_reloads--;
+    if (c->closing) {
+        cc_http_respond_error(w.req, 503, "unavailable", "closing");
+        return;
+    }
+    api_run(w.rt, w.srv, w.req, 1);
+}
+
+/* 1: req will be run again once tenant tid has been reloaded (answer
+ * nothing now); 0: answer it as the miss it is */
+static int
+api_wait_reload(cc_chat *c, cc_http_req *req, const char *tid)
+{
+    if (c->bus_role != CC_BUS_GATEWAY || !c->api_rt || c->api_retried ||
+        c->api_reloads >= API_RELOADS || !tid ||
+        !cc__valid_id(tid, strlen(tid)))
+        return 0;
+    api_wait *w = cc__calloc(c->a, 1, sizeof(*w));
+    if (!w)
+        return 0;
+    w->rt = c->api_rt;
+    w->srv = cc_http_req_server(req);
+    w->req = req;
+    if (cc__bus_reload_tenant(c, tid, api_retry, w) != 0) {
+        cc__free(c->a, w, sizeof(*w));
+        return 0;
+    }
+    c->api_reloads++;
+    return 1;
+}
+
 /* Credentials: the admin key or a token. Answers 401 itself and returns
- * -1 when there are none or they are bad. */
+ * -1 when there are none or they are bad (or waits for a reload:
+ * api_wait_reload). */
 static int
 get_cred(cc_chat *c, cc_http_req *req, cred *cr)
 {
@@ -106,8 +177,15 @@ get_cred(cc_chat *c, cc_http_req *req, cred *cr)
         return 0;
     }
     const char *why = "";
-    if (cc__chat_verify_token(c, tok, strlen(tok), &cr->cl, &cr->t, &why) !=
-        0) {
+    int rc = cc__chat_verify_token(c, tok, strlen(tok), &cr->cl, &cr->t,
+                                   &why);
+    if (rc != 0) {
+        char tid[65];
+        if (rc == CC_EAUTH && (!strcmp(why, "unknown tenant") ||
+                               !strcmp(why, "unknown agent")) &&
+            cc_jwt_peek_tenant(tok, strlen(tok), tid, sizeof(tid)) >= 0 &&
+            api_wait_reload(c, req, tid))
+            return -1;
         cc_http_respond_error(req, 401, "unauthorized", why);
         return -1;
     }
@@ -169,6 +247,8 @@ static int
 ip_limited(cc_chat *c, cc_http_req *req, cc__map *m, int per_min)
 {
     char ip[48] = "";
+    if (c->api_retried)   /* charged on the first run */
+        return 0;
     cc_http_req_peer(req, ip, sizeof(ip));
     if (!cc__chat_ip_take(c, m, ip, per_min))
         return 0;
@@ -255,7 +335,9 @@ auth_visitor(cc_server *srv, cc_http_req *req, void *data)
         goto out;
     }
     if (!t) {
-        cc_http_respond_error(req, 404, "not_found", "tenant: no such tenant");
+        if (!api_wait_reload(c, req, tid))
+            cc_http_respond_error(req, 404, "not_found",
+                                  "tenant: no such tenant");
         goto out;
     }
     if (vj && !cJSON_IsNull(vj)) {
@@ -367,6 +449,12 @@ auth_agent(cc_server *srv, cc_http_req *req, void *data)
         cJSON_Delete(j);
         return;
     }
+    cc__tenant *t = cc__tenant_find(c, tid);
+    cc__agent *ag = t ? cc__agent_find(t, aid) : NULL;
+    if (!ag && api_wait_reload(c, req, tid)) {
+        cJSON_Delete(j);
+        return;
+    }
     areq *r = areq_new(c, req);
     if (!r) {
         cJSON_Delete(j);
@@ -376,8 +464,6 @@ auth_agent(cc_server *srv, cc_http_req *req, void *data)
     snprintf(r->id, sizeof(r->id), "%s", aid);
     snprintf(r->pw, sizeof(r->pw), "%s", pw);
     cJSON_Delete(j);
-    cc__tenant *t = cc__tenant_find(c, r->tid);
-    cc__agent *ag = t ? cc__agent_find(t, r->id) : NULL;
     if (ag)
         memcpy(r->hash, ag->cfg.pwhash, sizeof(r->hash));
     if (uv_queue_work(c->ctx->loop, &r->work, login_work, login_done) != 0) {
@@ -422,7 +508,7 @@ request_tenant(cc_chat *c, cc_http_req *req, const cred *cr)
         return NULL;
     }
     cc__tenant *t = cc__tenant_find(c, tid);
-    if (!t)
+    if (!t && !api_wait_reload(c, req, tid))
         cc_http_respond_error(req, 404, "not_found", "tenant: no such tenant");
     return t;
 }
@@ -700,7 +786,9 @@ tenant_put(cc_chat *c, cc_http_req *req, const char *tid, int patch)
     const uint8_t *body = cc_http_req_body(req, &len);
     cc__tenant *old = cc__tenant_find(c, tid);
     if (patch && !old) {
-        cc_http_respond_error(req, 404, "not_found", "tenant: no such tenant");
+        if (!api_wait_reload(c, req, tid))
+            cc_http_respond_error(req, 404, "not_found",
+                                  "tenant: no such tenant");
         return;
     }
     areq *r = areq_new(c, req);
@@ -777,7 +865,9 @@ agent_put(cc_chat *c, cc_http_req *req, cc__tenant *t, const char *aid,
     const uint8_t *body = cc_http_req_body(req, &len);
     cc__agent *old = cc__agent_find(t, aid);
     if (patch && !old) {
-        cc_http_respond_error(req, 404, "not_found", "agent: no such agent");
+        if (!api_wait_reload(c, req, t->cfg.id))
+            cc_http_respond_error(req, 404, "not_found",
+                                  "agent: no such agent");
         return;
     }
     areq *r = areq_new(c, req);
@@ -897,8 +987,9 @@ tenants_route(cc_server *srv, cc_http_req *req, void *data)
             return;
         }
         if (!t) {
-            cc_http_respond_error(req, 404, "not_found",
-                                  "tenant: no such tenant");
+            if (!api_wait_reload(c, req, tid))
+                cc_http_respond_error(req, 404, "not_found",
+                                      "tenant: no such tenant");
             return;
         }
         if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
@@ -930,7 +1021,9 @@ tenants_route(cc_server *srv, cc_http_req *req, void *data)
             return;
         }
     } else if (!t) {
-        cc_http_respond_error(req, 404, "not_found", "tenant: no such tenant");
+        if (!api_wait_reload(c, req, tid))
+            cc_http_respond_error(req, 404, "not_found",
+                                  "tenant: no such tenant");
         return;
     } else if (nseg == 2 && strcmp(seg[1], "secret") == 0 &&
                strcmp(m, "POST") == 0) {
@@ -965,8 +1058,9 @@ tenants_route(cc_server *srv, cc_http_req *req, void *data)
         }
         cc__agent *ag = cc__agent_find(t, aid);
         if (!ag) {
-            cc_http_respond_error(req, 404, "not_found",
-                                  "agent: no such agent");
+            if (!api_wait_reload(c, req, tid))
+                cc_http_respond_error(req, 404, "not_found",
+                                      "agent: no such agent");
             return;
         }
         if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
@@ -1019,7 +1113,8 @@ agent_profile(cc_server *srv, cc_http_req *req, void *data)
     cc__agent *ag = cc__valid_id(aid, strlen(aid)) ? cc__agent_find(t, aid)
                                                    : NULL;
     if (!ag || ag->deleted) {
-        cc_http_respond_error(req, 404, "not_found", "no such agent");
+        if (ag || !api_wait_reload(c, req, t->cfg.id))
+            cc_http_respond_error(req, 404, "not_found", "no such agent");
         return;
     }
     cc__jbuf b;
@@ -1076,38 +1171,58 @@ metrics(cc_server *srv, cc_http_req *req, void *data)
     cc__jbuf_free(&b);
 }
 
+/* a route run through api_entry, so that its handler can wait for a
+ * reload (api_wait_reload) */
+static int
+route(cc_chat *c, cc_server *srv, const char *method, const char *path,
+      cc_http_cb fn)
+{
+    struct cc__api_rt *rt = NULL;
+    for (int i = 0; i < c->napi_rts && !rt; i++)   /* mounted again */
+        if (c->api_rts[i].fn == fn)
+            rt = &c->api_rts[i];
+    if (!rt) {
+        if (c->napi_rts >= (int)(sizeof(c->api_rts) / sizeof(c->api_rts[0])))
+            return CC_ENOMEM;
+        rt = &c->api_rts[c->napi_rts++];
+        rt->c = c;
+        rt->fn = fn;
+    }
+    return cc_server_route(srv, method, path, api_entry, rt);
+}
+
 int
 cc__api_mount(cc_chat *c, cc_server *srv)
 {
     int rc = cc_server_ws(srv, "/v1/ws", c->ep);
     if (!rc)
-        rc = cc_server_route(srv, "POST", "/v1/auth/visitor", auth_visitor, c);
+        rc = route(c, srv, "POST", "/v1/auth/visitor", auth_visitor);
     if (!rc)
-        rc = cc_server_route(srv, "OPTIONS", "/v1/auth/visitor", preflight, c);
+        rc = route(c, srv, "OPTIONS", "/v1/auth/visitor", preflight);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/v1/agents/*", agent_profile, c);
+        rc = route(c, srv, "GET", "/v1/agents/*", agent_profile);
     if (!rc)
-        rc = cc_server_route(srv, "OPTIONS", "/v1/agents/*", preflight, c);
+        rc = route(c, srv, "OPTIONS", "/v1/agents/*", preflight);
     if (!rc)
-        rc = cc_server_route(srv, "POST", "/v1/auth/agent", auth_agent, c);
+        rc = route(c, srv, "POST", "/v1/auth/agent", auth_agent);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/v1/sessions", sessions_list, c);
+        rc = route(c, srv, "GET", "/v1/sessions", sessions_list);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/v1/sessions/*", sessions_one, c);
+        rc = route(c, srv, "GET", "/v1/sessions/*", sessions_one);
     if (!rc)
-        rc = cc_server_route(srv, "OPTIONS", "/v1/sessions", preflight, c);
+        rc = route(c, srv, "OPTIONS", "/v1/sessions", preflight);
     if (!rc)
-        rc = cc_server_route(srv, "OPTIONS", "/v1/sessions/*", preflight, c);
+        rc = route(c, srv, "OPTIONS", "/v1/sessions/*", preflight);
     if (!rc)
-        rc = cc_server_route(srv, "*", "/v1/tenants", tenants_route, c);
+        rc = route(c, srv, "*", "/v1/tenants", tenants_route);
     if (!rc)
-        rc = cc_server_route(srv, "*", "/v1/tenants/*", tenants_route, c);
+        rc = route(c, srv, "*", "/v1/tenants/*", tenants_route);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/healthz", healthz, c);
+        rc = route(c, srv, "GET", "/healthz", healthz);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/readyz", readyz, c);
+        rc = route(c, srv, "GET", "/readyz", readyz);
     if (!rc)
-        rc = cc_server_route(srv, "GET", "/metrics", metrics, c);
+        rc = route(c, srv, "GET", "/metrics", metrics);
     return rc;
 }
 

@@ -227,6 +227,16 @@ struct cc_chat {
     cc__jbuf bjb;             /* scratch for bus records (bus.c) */
     struct cc__bus_hold *hold; /* records held while a tenant loads */
     int upgrade_reloads;       /* gateway: upgrades waiting for a reload */
+    /* the HTTP API's routes (api.c): the one being run, whether it runs
+     * a second time after a reload, and the requests waiting for one */
+    struct cc__api_rt {
+        cc_chat *c;
+        cc_http_cb fn;
+    } api_rts[16];
+    int napi_rts;
+    const struct cc__api_rt *api_rt;
+    int api_retried;
+    int api_reloads;
     cc_chat_open_cb open_cb;
     void *open_data;
     cc__metrics m;

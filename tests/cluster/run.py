@@ -473,9 +473,11 @@ async def order(g1, g2, n=1000):
 
 
 async def fresh_elsewhere(g1, g2, n=5):
-    """A tenant and an agent created through gw-1 connect to gw-2 at once
-    (before chat.control has told gw-2): the upgrade waits for gw-2 to
-    load them from the store instead of answering 401."""
+    """A tenant and an agent created through gw-1 are used through gw-2 at
+    once (before chat.control has told gw-2): gw-2 loads them from the
+    store instead of answering 401 or 404. The WebSocket upgrades, then
+    the HTTP API: each round starts with another call, since only the first
+    call of a round finds gw-2 without the tenant."""
     for i in range(n):
         t = await g1.new_tenant()
         vid, vtok = t.visitor_token()
@@ -485,6 +487,40 @@ async def fresh_elsewhere(g1, g2, n=5):
         eq(a.hello.get("type"), "hello", "agent hello")
         await v.close()
         await a.close()
+
+    async def visitor_token(t, aid):
+        r = await g2.ahttp("POST", "/v1/auth/visitor", {"tenant": t.id})
+        eq(r.status, 200, "gw-2 visitor token for a fresh tenant: %r"
+           % r.body[:200])
+
+    async def agent_login(t, aid):
+        r = await g2.ahttp("POST", "/v1/auth/agent",
+                           {"tenant": t.id, "agent": aid,
+                            "password": t.passwords[aid]})
+        eq(r.status, 200, "gw-2 login of a fresh agent: %r" % r.body[:200])
+
+    async def agent_get(t, aid):
+        r = await g2.admin("GET", "/v1/tenants/%s/agents/%s" % (t.id, aid))
+        eq(r.status, 200, "gw-2 GET of a fresh agent: %r" % r.body[:200])
+
+    async def sessions(t, aid):
+        r = await g2.ahttp("GET", "/v1/sessions",
+                           token=t.token("adm", "admin"))
+        eq(r.status, 200, "gw-2 sessions of a fresh tenant: %r"
+           % r.body[:200])
+
+    calls = [visitor_token, agent_login, agent_get, sessions]
+    for i in range(2 * len(calls)):
+        t = await g1.new_tenant()
+        aid = await t.add_agent()
+        first = calls[i % len(calls)]
+        await first(t, aid)
+        for c in calls:
+            if c is not first:
+                await c(t, aid)
+    # a tenant that exists nowhere is still 404 (after one reload)
+    r = await g2.ahttp("POST", "/v1/auth/visitor", {"tenant": "t_nowhere"})
+    eq(r.status, 404, "gw-2 visitor token for no tenant")
 
 
 async def gateway_kill(cl, g1, g2):
