@@ -45,11 +45,11 @@
  * maximum, deletes delete, and an append carries a random token under
  * which its script remembers its result (TOKEN_TTL_S; an append with a
  * cid keeps the token beside the seq in the cid hash instead), so a
- * re-run answers what the first run did. When a command fails with CC_ECONNRESET,
- * CC_ETIMEDOUT, or a transient error reply (LOADING, BUSY, NOSCRIPT, ...),
- * the store stops sending, waits until every outstanding command has
- * answered, and sends again from the first operation that did not
- * complete, in order, after a backoff. Nothing is sent behind outstanding
+ * re-run answers what the first run did. When a command fails with
+ * CC_ECONNRESET, CC_ETIMEDOUT, or a transient error reply (LOADING, BUSY,
+ * NOSCRIPT, ...), the store stops sending, waits until every outstanding
+ * command has answered, and sends again from the first operation that
+ * did not complete, in order, after a backoff. Nothing is sent behind outstanding
  * commands while the adapter is not ready: a command queued in the
  * adapter then could reach a new connection before an earlier one fails
  * and is re-sent, and run out of order. Once an append's callback ran its
