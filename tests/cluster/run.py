@@ -347,6 +347,19 @@ async def check_once(v, a):
     return len(msgs)
 
 
+async def goes_on(v, a):
+    """After a failure: one more message each way, both sides and the
+    stored history checked, both clients closed. Returns how many
+    messages are stored."""
+    await v.say("v-after")
+    await a.say("a-after")
+    await settle(v, a)
+    n = await check_once(v, a)
+    await v.close()
+    await a.close()
+    return n
+
+
 async def active_pair(cl, t, vport, aport, aid=None):
     """A visitor on vport, an agent on aport, in an active session with a
     first exchange; both are Peers that fail over to the other gateway."""
@@ -535,13 +548,8 @@ async def gateway_kill(cl, g1, g2):
     check(v.conns >= 2, "the visitor did not reconnect")
     eq(v.c.hello.get("node"), "gw-2", "visitor's new gateway")
     eq(v.c.hello.get("resumed"), True, "hello resumed")
-    await v.say("v-after")
-    await a.say("a-after")
-    await settle(v, a)
-    n = await check_once(v, a)
+    n = await goes_on(v, a)
     check(n >= 17, "only %d messages stored", n)
-    await v.close()
-    await a.close()
     await cl.ash("restart", "gw-1")
 
 
@@ -587,12 +595,7 @@ async def redis_restart(cl, g1, g2):
     await cl.ash("restart", "redis")
     await settle(v, a)
     await cl.wait_readyz(200, 15)
-    await v.say("v-after")
-    await a.say("a-after")
-    await settle(v, a)
-    await check_once(v, a)
-    await v.close()
-    await a.close()
+    await goes_on(v, a)
 
 
 async def kafka_down(cl, g1, g2):
@@ -636,12 +639,7 @@ async def service_kill(cl, g1, g2):
         await a.say("a-gap-%d" % i, wait=False)
     await settle(v, a, timeout=60)
     check(part in cl.owned("svc-2"), "svc-2 does not own partition %d", part)
-    await v.say("v-after")
-    await a.say("a-after")
-    await settle(v, a)
-    await check_once(v, a)
-    await v.close()
-    await a.close()
+    await goes_on(v, a)
 
 
 async def settled_group(cl, timeout=40):
