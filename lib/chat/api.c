@@ -95,10 +95,7 @@ bearer(cc_http_req *req)
  * have reached this one yet (chat.control). A request that names one this
  * gateway does not know waits for one reload of that tenant from the
  * store and is then run again from the start; only the second run answers
- * 404 or 401. At most API_RELOADS requests wait at once, so requests
- * naming unknown tenants cannot make the gateway read the store without
- * bound. */
-#define API_RELOADS 16
+ * 404 or 401 (cc__bus_reload_tenant bounds how many wait). */
 
 typedef struct api_wait {
     const struct cc__api_rt *rt;
@@ -129,7 +126,6 @@ api_retry(cc_chat *c, void *arg)
 {
     api_wait w = *(api_wait *)arg;
     cc__free(c->a, arg, sizeof(api_wait));
-    c->api_reloads--;
     if (c->closing) {
         cc_http_respond_error(w.req, 503, "unavailable", "closing");
         return;
@@ -143,8 +139,7 @@ static int
 api_wait_reload(cc_chat *c, cc_http_req *req, const char *tid)
 {
     if (c->bus_role != CC_BUS_GATEWAY || !c->api_rt || c->api_retried ||
-        c->api_reloads >= API_RELOADS || !tid ||
-        !cc__valid_id(tid, strlen(tid)))
+        !tid || !cc__valid_id(tid, strlen(tid)))
         return 0;
     api_wait *w = cc__calloc(c->a, 1, sizeof(*w));
     if (!w)
@@ -156,7 +151,6 @@ api_wait_reload(cc_chat *c, cc_http_req *req, const char *tid)
         cc__free(c->a, w, sizeof(*w));
         return 0;
     }
-    c->api_reloads++;
     return 1;
 }
 
@@ -181,9 +175,7 @@ get_cred(cc_chat *c, cc_http_req *req, cred *cr)
                                    &why);
     if (rc != 0) {
         char tid[65];
-        if (rc == CC_EAUTH && (!strcmp(why, "unknown tenant") ||
-                               !strcmp(why, "unknown agent")) &&
-            cc_jwt_peek_tenant(tok, strlen(tok), tid, sizeof(tid)) >= 0 &&
+        if (cc__token_miss(rc, why, tok, strlen(tok), tid) &&
             api_wait_reload(c, req, tid))
             return -1;
         cc_http_respond_error(req, 401, "unauthorized", why);

@@ -668,6 +668,7 @@ typedef struct tload {
     char tid[65];
     int found;
     int counted;             /* held records wait for this load */
+    int miss;                /* asked for by a lookup that missed */
     void (*then)(cc_chat *c, void *arg);
     void *arg;
 } tload;
@@ -721,6 +722,8 @@ tl_done(cc__store_res *res, void *data)
      * control record may finish first and must not release them early */
     if (c->hold && l->counted)
         c->hold->loading--;
+    if (l->miss)
+        c->miss_reloads--;
     void (*then)(cc_chat *, void *) = l->then;
     void *arg = l->arg;
     cc__free(c->a, l, sizeof(*l));
@@ -774,13 +777,24 @@ tenant_reload(cc_chat *c, const char *tid)
     return reload(c, tid, NULL, NULL) ? 0 : CC_ENOMEM;
 }
 
+/* At most MISS_RELOADS wait at once, so requests naming tenants that
+ * exist nowhere cannot make a gateway read the store without bound. */
+#define MISS_RELOADS 32
+
 int
 cc__bus_reload_tenant(cc_chat *c, const char *tid,
                       void (*then)(cc_chat *c, void *arg), void *arg)
 {
     if (c->bus_role != CC_BUS_GATEWAY || c->closing || !then)
         return CC_ESTATE;
-    return reload(c, tid, then, arg) ? 0 : CC_ENOMEM;
+    if (c->miss_reloads >= MISS_RELOADS)
+        return CC_EBUSY;
+    tload *l = reload(c, tid, then, arg);
+    if (!l)
+        return CC_ENOMEM;
+    l->miss = 1;
+    c->miss_reloads++;
+    return 0;
 }
 
 static int

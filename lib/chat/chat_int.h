@@ -226,9 +226,9 @@ struct cc_chat {
     uint64_t bus_in, bus_out, bus_dropped, bus_errors;
     cc__jbuf bjb;             /* scratch for bus records (bus.c) */
     struct cc__bus_hold *hold; /* records held while a tenant loads */
-    int upgrade_reloads;       /* gateway: upgrades waiting for a reload */
-    /* the HTTP API's routes (api.c): the one being run, whether it runs
-     * a second time after a reload, and the requests waiting for one */
+    int miss_reloads;          /* gateway: lookups waiting for a reload */
+    /* the HTTP API's routes (api.c): the one being run, and whether it
+     * runs a second time after a reload */
     struct cc__api_rt {
         cc_chat *c;
         cc_http_cb fn;
@@ -236,7 +236,6 @@ struct cc_chat {
     int napi_rts;
     const struct cc__api_rt *api_rt;
     int api_retried;
-    int api_reloads;
     cc_chat_open_cb open_cb;
     void *open_data;
     cc__metrics m;
@@ -355,13 +354,14 @@ void cc__bus_conn_closed(cc__gconn *g);
 void cc__bus_out_text(cc__gconn *g, const char *p, size_t n);
 void cc__bus_out_close(cc__gconn *g, int code, const char *reason);
 void cc__bus_out_idle(cc__gconn *g, uint64_t ms);
-/* gateway: a config change the API stored; tell the others once durable.
- * kind: "tenant", "tenant_deleted", "agent", "agent_deleted". */
-/* gateway: reload tenant tid (and its agents) from the store, then run
- * then(c, arg) (whatever the outcome). Returns 0 or an error (then never
- * runs). */
+/* gateway: a lookup of tenant tid (or one of its agents) missed; reload
+ * it and its agents from the store, then run then(c, arg) (whatever the
+ * outcome). At most 32 wait at once. Returns 0 or an error (then never
+ * runs): CC_ESTATE (not a gateway, closing), CC_EBUSY, CC_ENOMEM. */
 int cc__bus_reload_tenant(cc_chat *c, const char *tid,
                           void (*then)(cc_chat *c, void *arg), void *arg);
+/* gateway: a config change the API stored; tell the others once durable.
+ * kind: "tenant", "tenant_deleted", "agent", "agent_deleted". */
 void cc__bus_config_changed(cc_chat *c, const char *kind, const char *tid,
                             const char *aid);
 void cc__bus_tick(cc_chat *c, uint64_t now);
@@ -378,6 +378,10 @@ int cc__chat_ip_take(cc_chat *c, cc__map *m, const char *ip, int per_min);
 int cc__parse_u53(const char *s, uint64_t *out);
 int cc__chat_verify_token(cc_chat *c, const char *tok, size_t len,
                           cc_claims *cl, cc__tenant **tp, const char **why);
+/* 1 when cc__chat_verify_token failed (rc, why) only because the token's
+ * tenant or agent is not known here, with the tenant id in tid; else 0 */
+int cc__token_miss(int rc, const char *why, const char *tok, size_t len,
+                   char tid[65]);
 
 /* ---- metrics.c ---- */
 int cc__metrics_render(cc_chat *c, cc__jbuf *b);

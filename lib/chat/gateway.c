@@ -182,29 +182,20 @@ static void upgrade(cc_chat *c, cc_http_req *req, int retried);
 /* Distributed mode: a tenant or agent created through another gateway a
  * moment ago may not have reached this one yet (chat.control). Such an
  * upgrade waits for one reload of the tenant from the store, then is
- * decided again. At most UPGRADE_RELOADS wait at once, so tokens naming
- * unknown tenants cannot make the gateway read the store without bound. */
-#define UPGRADE_RELOADS 16
-
+ * decided again (cc__bus_reload_tenant bounds how many wait). */
 static void
 upgrade_retry(cc_chat *c, void *arg)
 {
-    c->upgrade_reloads--;
     upgrade(c, arg, 1);
 }
 
-static int
-upgrade_wait_reload(cc_chat *c, cc_http_req *req, const char *tok,
-                    size_t len)
+int
+cc__token_miss(int rc, const char *why, const char *tok, size_t len,
+               char tid[65])
 {
-    char tid[65];
-    if (c->bus_role != CC_BUS_GATEWAY ||
-        c->upgrade_reloads >= UPGRADE_RELOADS ||
-        cc_jwt_peek_tenant(tok, len, tid, sizeof(tid)) < 0 ||
-        cc__bus_reload_tenant(c, tid, upgrade_retry, req) != 0)
-        return -1;
-    c->upgrade_reloads++;
-    return 0;
+    return rc == CC_EAUTH && tok &&
+           (!strcmp(why, "unknown tenant") || !strcmp(why, "unknown agent")) &&
+           cc_jwt_peek_tenant(tok, len, tid, 65) >= 0;
 }
 
 static void
@@ -254,9 +245,9 @@ upgrade(cc_chat *c, cc_http_req *req, int retried)
     const char *why = "missing token";
     int rc = tok ? cc__chat_verify_token(c, tok, len, &cl, &t, &why)
                  : CC_EAUTH;
-    if (rc == CC_EAUTH && !retried &&
-        (!strcmp(why, "unknown tenant") || !strcmp(why, "unknown agent")) &&
-        upgrade_wait_reload(c, req, tok, len) == 0)
+    char tid[65];
+    if (!retried && cc__token_miss(rc, why, tok, len, tid) &&
+        cc__bus_reload_tenant(c, tid, upgrade_retry, req) == 0)
         return;
     if (rc != 0) {
         c->m.upgrades_refused++;
